@@ -1,0 +1,167 @@
+"""Settings: one typed object, read from (highest first) arguments, environment
+(``QUORUM_*``, nested with ``__``), ``.env``, the decrypted ``.env.enc``, the user TOML
+(``QUORUM_CONFIG`` or ./quorum.toml) and the shipped ``config/defaults.toml``.
+
+Secrets are ``SecretStr``: their value never appears in ``repr``, logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.risk import RiskLimits
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULTS_TOML = CONFIG_DIR / "defaults.toml"
+PROJECT_ROOT = CONFIG_DIR.parent
+DATA_DIR = PROJECT_ROOT / "data"
+LIVE_PORTS = frozenset({7496, 4001})
+PAPER_PORTS = frozenset({7497, 4002})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UniverseSettings(_Section):
+    name: str = "us_sample"
+    symbols: list[str] = Field(default_factory=lambda: ["AAPL", "MSFT", "IBM", "GOOG"])
+    restricted: list[str] = Field(default_factory=list)
+
+
+class ScheduleSettings(_Section):
+    exchange: str = "XNYS"
+    timezone: str = "America/New_York"
+    run_at: str = Field(default="16:30", pattern=r"^\d{2}:\d{2}$")
+
+
+class LlmSettings(_Section):
+    provider: Literal["offline", "anthropic", "replay"] = "offline"
+    model: str = "claude-sonnet-4-5"
+    budget_usd_per_cycle: float = Field(default=1.0, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    debate_rounds: int = Field(default=2, ge=0, le=10)
+    replay_file: Path | None = None
+    anthropic_api_key: SecretStr | None = None
+
+
+class IbkrSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=7497, gt=0, lt=65536)
+    client_id: int = Field(default=17, ge=0)
+    account: str = ""
+    readonly: bool = False
+
+
+class BrokerSettings(_Section):
+    kind: Literal["paper", "ibkr"] = "paper"
+    starting_cash: float = Field(default=100_000.0, gt=0)
+    ibkr: IbkrSettings = Field(default_factory=IbkrSettings)
+
+
+class StorageSettings(_Section):
+    kind: Literal["sqlite", "mongo"] = "sqlite"
+    sqlite_path: Path = Path("quorum.db")
+    mongo_uri: SecretStr | None = None
+    mongo_db: str = "quorum"
+
+
+class BusSettings(_Section):
+    kind: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+
+class SecretSettings(_Section):
+    audit_key: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    discord_bot_token: SecretStr | None = None
+    ibkr_password: SecretStr | None = None
+    totp_secret: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QUORUM_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    mode: Literal["paper", "live"] = "paper"
+    live_confirmed: bool = False
+    state_dir: Path = Path("var")
+    log_format: Literal["auto", "console", "json"] = "auto"
+    data_dir: Path = DATA_DIR
+    risk: RiskLimits = Field(default_factory=RiskLimits)
+    universe: UniverseSettings = Field(default_factory=UniverseSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    secrets: SecretSettings = Field(default_factory=SecretSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from config.secrets import EncryptedDotEnvSource
+
+        user_toml = Path(os.environ.get("QUORUM_CONFIG", "quorum.toml"))
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            EncryptedDotEnvSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls, toml_file=user_toml),
+            TomlConfigSettingsSource(settings_cls, toml_file=DEFAULTS_TOML),
+        )
+
+    @property
+    def sqlite_file(self) -> Path:
+        p = self.storage.sqlite_path
+        return p if p.is_absolute() else self.state_dir / p
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, for the log redactor."""
+        found: list[str] = []
+
+        def walk(obj: Any) -> None:
+            if isinstance(obj, SecretStr):
+                v = obj.get_secret_value()
+                if v:
+                    found.append(v)
+            elif isinstance(obj, BaseModel):
+                for name in type(obj).model_fields:
+                    walk(getattr(obj, name))
+
+        walk(self)
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from every source; keyword arguments win over all of them."""
+    settings = Settings(**overrides)
+    from config.logging import register_secrets
+
+    register_secrets(settings.secret_values())
+    return settings

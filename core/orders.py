@@ -1,0 +1,212 @@
+"""Order intents, orders and fills, with the one order state machine.
+
+The transition table below is the only statement of which order events are legal in
+which state; every other module asks it. Denied (our risk desk stopped the order) and
+rejected (the broker refused it) are different statuses with different events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.errors import IllegalTransitionError, OrderError
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is OrderSide.BUY else -1
+
+
+class OrderType(StrEnum):
+    MARKET = "MKT"
+    LIMIT = "LMT"
+    STOP = "STP"
+
+
+class TimeInForce(StrEnum):
+    DAY = "DAY"
+    GTC = "GTC"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    DENIED = "denied"
+
+
+class OrderEvent(StrEnum):
+    SUBMIT = "submit"
+    PARTIAL_FILL = "partial_fill"
+    FILL = "fill"
+    CANCEL = "cancel"
+    REJECT = "reject"
+    DENY = "deny"
+
+
+S, E = OrderStatus, OrderEvent
+TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
+    (S.NEW, E.SUBMIT): S.SUBMITTED,
+    (S.NEW, E.DENY): S.DENIED,
+    (S.NEW, E.REJECT): S.REJECTED,
+    (S.NEW, E.CANCEL): S.CANCELLED,
+    (S.SUBMITTED, E.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.SUBMITTED, E.FILL): S.FILLED,
+    (S.SUBMITTED, E.CANCEL): S.CANCELLED,
+    (S.SUBMITTED, E.REJECT): S.REJECTED,
+    (S.PARTIALLY_FILLED, E.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, E.FILL): S.FILLED,
+    (S.PARTIALLY_FILLED, E.CANCEL): S.CANCELLED,
+}
+del S, E
+
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.DENIED}
+)
+OPEN: frozenset[OrderStatus] = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+CANCELLABLE: frozenset[OrderStatus] = frozenset({OrderStatus.NEW, *OPEN})
+
+
+def next_status(status: OrderStatus, event: OrderEvent) -> OrderStatus:
+    """The status after ``event``; raises ``IllegalTransitionError`` for any other pair."""
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        raise IllegalTransitionError(f"order cannot {event.value} when {status.value}") from None
+
+
+class OrderIntent(BaseModel):
+    """What the portfolio manager wants traded. Quantity comes from the sizing tools."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(min_length=1)
+    side: OrderSide
+    quantity: int = Field(gt=0)
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = Field(default=None, gt=0)
+    stop_price: float | None = Field(default=None, gt=0)
+    take_profit: float | None = Field(default=None, gt=0)
+    stop_loss: float | None = Field(default=None, gt=0)
+    tif: TimeInForce = TimeInForce.DAY
+    reference_price: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _prices_match_type(self) -> Self:
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise OrderError(f"{self.symbol}: limit order needs limit_price")
+        if self.order_type is OrderType.STOP and self.stop_price is None:
+            raise OrderError(f"{self.symbol}: stop order needs stop_price")
+        if self.order_type is OrderType.MARKET and (self.limit_price or self.stop_price):
+            raise OrderError(f"{self.symbol}: market order takes no limit or stop price")
+        tp, sl = self.take_profit, self.stop_loss
+        if tp is not None and sl is not None:
+            if self.side is OrderSide.BUY and not sl < tp:
+                raise OrderError(f"{self.symbol}: bracket BUY needs stop_loss < take_profit")
+            if self.side is OrderSide.SELL and not tp < sl:
+                raise OrderError(f"{self.symbol}: bracket SELL needs take_profit < stop_loss")
+        return self
+
+    @property
+    def is_bracket(self) -> bool:
+        return self.take_profit is not None or self.stop_loss is not None
+
+    def digest(self) -> str:
+        """Stable hash of the intent's content (field order and float repr independent)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def make_client_ref(cycle_id: str, intent: OrderIntent) -> str:
+    """Deterministic client reference: the same intent in the same cycle gives the same ref,
+    so a re-run after a crash finds the order it already sent instead of sending another."""
+    return f"q-{cycle_id}-{intent.digest()[:16]}"
+
+
+class Fill(BaseModel):
+    """One execution. ``fill_id`` is the broker's execution id and de-duplicates fills."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fill_id: str = Field(min_length=1)
+    order_id: str
+    client_ref: str
+    symbol: str
+    side: OrderSide
+    quantity: int = Field(gt=0)
+    price: float = Field(gt=0)
+    commission: float = Field(default=0.0, ge=0)
+    currency: str = "USD"
+    ts: datetime = Field(default_factory=utcnow)
+
+
+class Order(BaseModel):
+    """An order's current state. Immutable: each event returns a new ``Order``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str
+    client_ref: str
+    intent: OrderIntent
+    status: OrderStatus = OrderStatus.NEW
+    filled_quantity: int = 0
+    avg_fill_price: float = 0.0
+    broker_order_id: str | None = None
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def symbol(self) -> str:
+        return self.intent.symbol
+
+    @property
+    def remaining(self) -> int:
+        return self.intent.quantity - self.filled_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def transition(
+        self, event: OrderEvent, *, reason: str | None = None, **changes: object
+    ) -> Order:
+        status = next_status(self.status, event)
+        update: dict[str, object] = {"status": status, "updated_at": utcnow(), **changes}
+        if reason is not None:
+            update["reason"] = reason
+        return self.model_copy(update=update)
+
+    def with_fill(self, fill: Fill) -> Order:
+        """The order after ``fill``: quantity and average price updated, status advanced."""
+        if fill.order_id != self.order_id:
+            raise OrderError(f"fill {fill.fill_id} belongs to order {fill.order_id}")
+        if fill.quantity > self.remaining:
+            raise OrderError(
+                f"fill {fill.fill_id} of {fill.quantity} exceeds remaining {self.remaining}"
+            )
+        filled = self.filled_quantity + fill.quantity
+        avg = (self.avg_fill_price * self.filled_quantity + fill.price * fill.quantity) / filled
+        event = OrderEvent.FILL if filled == self.intent.quantity else OrderEvent.PARTIAL_FILL
+        return self.transition(event, filled_quantity=filled, avg_fill_price=avg)
