@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,3 +124,28 @@ def verify_chain(
                 "(newest records deleted)",
             )
     return AuditVerification(ok=True, records=count)
+
+
+class AuditSink(Protocol):
+    def audit_append(self, record: AuditRecord) -> None: ...
+    def audit_last(self) -> AuditRecord | None: ...
+    def audit_records(self) -> list[AuditRecord]: ...
+    def audit_head(self) -> tuple[int, str] | None: ...
+
+
+class AuditLog:
+    """Appends sealed records to a store and verifies the whole chain."""
+
+    def __init__(self, sink: AuditSink, key: bytes) -> None:
+        self._sink = sink
+        self._key = key
+        self._lock = threading.Lock()
+
+    def append(self, actor: str, action: str, data: dict[str, Any] | None = None) -> AuditRecord:
+        with self._lock:
+            record = seal(self._key, self._sink.audit_last(), actor, action, data or {})
+            self._sink.audit_append(record)
+            return record
+
+    def verify(self) -> AuditVerification:
+        return verify_chain(self._key, self._sink.audit_records(), self._sink.audit_head())

@@ -23,9 +23,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict[str, str]]] = {t: [] for t in TICKERS}
     with gzip.open(package_path("stocks.csv.gz"), "rt", newline="") as src:
-        for row in csv.DictReader(src):
+        for raw_row in csv.DictReader(src):
             # The source header is Ticker,Date,Open,High,Low,Close,Volume,Adj Close.
-            row = {k.lower().replace(" ", "_"): v for k, v in row.items()}
+            row = {k.lower().replace(" ", "_"): v for k, v in raw_row.items()}
             ticker = row["ticker"]
             if ticker in rows and row["date"][:10] >= FIRST_DATE:
                 rows[ticker].append(row)
