@@ -19,6 +19,7 @@ from core.instruments import Instrument
 from core.messages import Envelope
 from core.orders import Fill, Order, OrderIntent
 from core.portfolio import Portfolio, Position
+from core.risk import TradingState
 
 
 class AccountSummary(BaseModel):
@@ -133,6 +134,7 @@ class Delivery(BaseModel):
     topic: str
     message: Envelope
     attempts: int = 1
+    error: str | None = None  # on a dead letter: why its last delivery failed
 
 
 @runtime_checkable
@@ -142,6 +144,83 @@ class Bus(Protocol):
         self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
     ) -> list[Delivery]: ...
     def ack(self, topic: str, group: str, delivery_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReliableBus(Bus, Protocol):
+    """A bus with failure reporting and dead letters (the memory and Redis buses).
+
+    ``fail`` makes a delivery due again at once; after ``max_deliveries`` deliveries
+    (failed or abandoned by a crashed consumer) it moves to ``topics.dead_letter(topic)``.
+    """
+
+    def fail(self, topic: str, group: str, delivery_id: str, error: str = "") -> None: ...
+    def ack_many(self, topic: str, group: str, delivery_ids: list[str]) -> None: ...
+    def dead_letters(self, topic: str, count: int = 100) -> list[Delivery]: ...
+    def pending(self, topic: str, group: str) -> int: ...
+    def length(self, topic: str) -> int: ...
+
+
+class TradingStatus(BaseModel):
+    """The shared trading state every process reads before anything reaches a broker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: TradingState = TradingState.ACTIVE
+    kill_switch: bool = False
+    reason: str = ""
+    actor: str = "system"
+    changed_at: datetime | None = None
+    version: int = Field(default=0, ge=0)
+
+    @property
+    def effective(self) -> TradingState:
+        """HALTED while the kill switch is engaged, whatever ``state`` says."""
+        return TradingState.HALTED if self.kill_switch else self.state
+
+
+@runtime_checkable
+class Lock(Protocol):
+    """A lease: held until released or until its time-to-live runs out."""
+
+    def acquire(self, blocking: bool = True, timeout_s: float | None = None) -> bool: ...
+    def release(self) -> bool: ...
+    def extend(self, ttl_ms: int | None = None) -> bool: ...
+    def owned(self) -> bool: ...
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """A token bucket. ``try_acquire`` returns 0.0 when granted, else seconds to wait."""
+
+    def try_acquire(self, tokens: int = 1) -> float: ...
+    def acquire(self, tokens: int = 1, timeout_s: float | None = None) -> bool: ...
+
+
+@runtime_checkable
+class ArrayCache(Protocol):
+    """Named NumPy arrays (bars, indicator panels) with a time-to-live."""
+
+    def put_arrays(self, key: str, arrays: dict[str, Any], ttl_s: float) -> None: ...
+    def get_arrays(self, key: str) -> dict[str, Any] | None: ...
+    def delete(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class SharedState(Protocol):
+    """Trading state, kill switch, locks, rate limiters and caches shared by processes."""
+
+    def status(self) -> TradingStatus: ...
+    def set_state(
+        self, state: TradingState, reason: str, actor: str = "system"
+    ) -> TradingStatus: ...
+    def engage_kill_switch(self, reason: str, actor: str = "system") -> TradingStatus: ...
+    def release_kill_switch(self, reason: str, actor: str = "system") -> TradingStatus: ...
+    def wait_for_change(self, after_version: int, timeout_s: float) -> TradingStatus: ...
+    def lock(self, name: str, ttl_ms: int = 30_000) -> Lock: ...
+    def rate_limiter(self, name: str, capacity: int, refill_per_s: float) -> RateLimiter: ...
+    def cache(self, namespace: str) -> ArrayCache: ...
     def close(self) -> None: ...
 
 
