@@ -126,3 +126,23 @@ class EncryptedDotEnvSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(self._values)
+
+
+def audit_key(configured: str | None, state_dir: Path) -> bytes:
+    """The audit HMAC key: the configured secret, else ``state_dir/audit.key`` (created
+    once with mode 0600). A key file readable by others is refused like the master key."""
+    if configured:
+        return configured.encode()
+    path = state_dir / "audit.key"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32).hex().encode())
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"audit key file {path} has mode {mode:04o}; it must be 0600. "
+            f"Fix with: chmod 600 {path}"
+        )
+    return path.read_bytes().strip()

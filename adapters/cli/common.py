@@ -1,0 +1,79 @@
+"""Helpers every CLI module shares: settings, store, JSON output, error to exit code.
+
+Kept free of heavy imports; each helper imports what it needs when called.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from core.ports import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_INVALID = 1  # the input was checked and found bad
+EXIT_CONFIG = 2  # settings, keys or files are wrong
+
+
+def settings() -> Settings:
+    from config.logging import configure_logging
+    from config.settings import load_settings
+
+    s = load_settings()
+    configure_logging(s.log_format)
+    return s
+
+
+def open_store(s: Settings) -> Store:
+    """The configured store (SQLite by default; Mongo/Redis backends via adapters.factories)."""
+    if s.storage.kind == "sqlite":
+        from adapters.storage.sqlite import SqliteStore
+
+        return SqliteStore(s.sqlite_file)
+    from adapters import factories  # type: ignore[attr-defined]
+
+    store: Store = factories.make_store(s)
+    return store
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn Quorum's classed errors into a one-line message and an exit code, never a
+    traceback; the message passes through the secret redactor."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from pydantic import ValidationError
+
+        from config.logging import redact_text
+        from core.errors import ConfigurationError, DataValidationError, QuorumError
+
+        try:
+            return fn(*args, **kwargs)
+        except DataValidationError as exc:
+            for line in exc.problems:
+                typer.echo(redact_text(line), err=True)
+            raise fail(redact_text(str(exc)), EXIT_INVALID) from None
+        except (ConfigurationError, ValidationError) as exc:
+            raise fail(redact_text(str(exc)), EXIT_CONFIG) from None
+        except QuorumError as exc:
+            raise fail(redact_text(f"{type(exc).__name__}: {exc}"), EXIT_INVALID) from None
+
+    return wrapper

@@ -1,0 +1,48 @@
+"""Universe files: CSV of ``symbol,isin,name,currency,primary_exchange,exchange``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from config.settings import CONFIG_DIR
+from core.errors import DataValidationError
+from core.instruments import Instrument
+
+UNIVERSE_DIR = CONFIG_DIR / "universes"
+
+
+def universe_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".csv" or p.exists():
+        return p
+    return UNIVERSE_DIR / f"{name_or_path}.csv"
+
+
+def load_universe(name_or_path: str | Path) -> list[Instrument]:
+    """Instruments of a universe file; every bad row is named with its line number."""
+    path = universe_path(name_or_path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in UNIVERSE_DIR.glob("*.csv")))
+        raise DataValidationError(f"{path}: no such universe file (shipped: {known})")
+    out: list[Instrument] = []
+    problems: list[str] = []
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                out.append(
+                    Instrument(
+                        symbol=row["symbol"],
+                        isin=row.get("isin") or None,
+                        currency=row.get("currency") or "USD",
+                        primary_exchange=row["primary_exchange"],
+                        exchange=row.get("exchange") or "SMART",
+                    )
+                )
+            except (ValidationError, KeyError) as exc:
+                problems.append(f"{path}:{line}: {exc}")
+    if problems:
+        raise DataValidationError(f"{path}: {len(problems)} invalid row(s)", problems)
+    return out
