@@ -1,0 +1,61 @@
+"""Broker adapters (paper, ibkr, ibkr_sim) and what they share.
+
+Brackets are one convention for every broker: a parent order plus up to two child orders
+that close it, a stop-loss (``STP``) and a take-profit (``LMT``), one-cancels-other. Each
+child's ``client_ref`` is the parent's with ``#sl`` / ``#tp`` appended, so a restarted
+process (or another broker) finds the children of a parent by reference alone.
+"""
+
+from __future__ import annotations
+
+from core.orders import OrderIntent, OrderSide, OrderType, TimeInForce
+
+STOP_LOSS_LEG = "sl"
+TAKE_PROFIT_LEG = "tp"
+_LEG_SEPARATOR = "#"
+
+
+def bracket_child_ref(parent_ref: str, leg: str) -> str:
+    return f"{parent_ref}{_LEG_SEPARATOR}{leg}"
+
+
+def bracket_parent_ref(client_ref: str) -> str | None:
+    """The parent's reference if ``client_ref`` names a bracket child, else ``None``."""
+    parent, sep, leg = client_ref.rpartition(_LEG_SEPARATOR)
+    return parent if sep and leg in (STOP_LOSS_LEG, TAKE_PROFIT_LEG) else None
+
+
+def is_reserved_ref(client_ref: str) -> bool:
+    """References containing the leg separator are reserved for bracket children."""
+    return _LEG_SEPARATOR in client_ref
+
+
+def bracket_legs(intent: OrderIntent) -> list[tuple[str, OrderIntent]]:
+    """The child orders of a bracket intent, stop-loss first; empty if it is no bracket.
+
+    Stop-loss first on purpose: a broker that works orders oldest-first then lets the stop
+    win when one bar reaches both legs, the pessimistic reading of an unknown path.
+    """
+    exit_side = OrderSide.SELL if intent.side is OrderSide.BUY else OrderSide.BUY
+    legs: list[tuple[str, OrderIntent]] = []
+    if intent.stop_loss is not None:
+        stop = OrderIntent(
+            symbol=intent.symbol,
+            side=exit_side,
+            quantity=intent.quantity,
+            order_type=OrderType.STOP,
+            stop_price=intent.stop_loss,
+            tif=TimeInForce.GTC,
+        )
+        legs.append((STOP_LOSS_LEG, stop))
+    if intent.take_profit is not None:
+        take = OrderIntent(
+            symbol=intent.symbol,
+            side=exit_side,
+            quantity=intent.quantity,
+            order_type=OrderType.LIMIT,
+            limit_price=intent.take_profit,
+            tif=TimeInForce.GTC,
+        )
+        legs.append((TAKE_PROFIT_LEG, take))
+    return legs
