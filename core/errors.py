@@ -49,3 +49,12 @@ class DataValidationError(QuorumError):
 
 class AuditChainError(QuorumError):
     """The audit hash chain does not verify."""
+
+
+class BudgetExhaustedError(QuorumError):
+    """The LLM budget of this cycle is spent: use the offline judgement instead."""
+
+    def __init__(self, message: str, *, spent_usd: float = 0.0, budget_usd: float = 0.0) -> None:
+        super().__init__(message)
+        self.spent_usd = spent_usd
+        self.budget_usd = budget_usd
