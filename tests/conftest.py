@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.fixtures.redis"]
+
 settings.register_profile(
     "quorum", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -1,0 +1,92 @@
+"""Lua scripts of the Redis Streams bus. Each runs atomically on the server, so two
+consumers can never both claim, or both dead-letter, the same delivery.
+
+KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] hash of last errors for the group.
+"""
+
+from __future__ import annotations
+
+# Find the env field of an entry's flat field list {k1, v1, k2, v2, ...}.
+_FIELD = """
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return ''
+end
+local function dead_letter(id, times, fields, err)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV_DEAD_MAXLEN, '*',
+    'env', field(fields, 'env'), 'topic', ARGV_TOPIC, 'group', ARGV_GROUP,
+    'attempts', times, 'error', err, 'source_id', id)
+  redis.call('XACK', KEYS[1], ARGV_GROUP, id)
+  redis.call('HDEL', KEYS[3], id)
+end
+"""
+
+# ARGV: group, consumer, min_idle_ms, count, max_deliveries, dead_maxlen, topic
+# Returns {claimed, dead_count, dropped_count}; claimed = {{id, times, fields}, ...}.
+# XPENDING ... IDLE + XCLAIM rather than XAUTOCLAIM: Redis 6.2's XAUTOCLAIM hides the id of
+# entries trimmed while pending, and we need each delivery count to decide dead letters.
+RECLAIM = (
+    """
+local ARGV_GROUP, ARGV_TOPIC, ARGV_DEAD_MAXLEN = ARGV[1], ARGV[7], ARGV[6]
+"""
+    + _FIELD
+    + """
+local consumer, min_idle = ARGV[2], tonumber(ARGV[3])
+local count, max_deliveries = tonumber(ARGV[4]), tonumber(ARGV[5])
+local pending = redis.call('XPENDING', KEYS[1], ARGV_GROUP, 'IDLE', min_idle, '-', '+', count)
+local claimed, dead, dropped = {}, 0, 0
+for _, p in ipairs(pending) do
+  local id, times = p[1], p[4]
+  local entry = redis.call('XRANGE', KEYS[1], id, id)
+  if #entry == 0 then
+    -- trimmed by MAXLEN while pending: nothing left to deliver
+    redis.call('XACK', KEYS[1], ARGV_GROUP, id)
+    redis.call('HDEL', KEYS[3], id)
+    dropped = dropped + 1
+  elseif times >= max_deliveries then
+    local err = redis.call('HGET', KEYS[3], id)
+    if not err then err = 'abandoned: delivery timed out' end
+    dead_letter(id, times, entry[1][2], err)
+    dead = dead + 1
+  else
+    local got = redis.call('XCLAIM', KEYS[1], ARGV_GROUP, consumer, 0, id)
+    if #got > 0 then
+      table.insert(claimed, {id, times + 1, got[1][2]})
+    end
+  end
+end
+return {claimed, dead, dropped}
+"""
+)
+
+# ARGV: group, delivery_id, error, max_deliveries, dead_maxlen, topic
+# Returns 0 (not pending any more), 1 (due again now), 2 (moved to dead letters).
+FAIL = (
+    """
+local ARGV_GROUP, ARGV_TOPIC, ARGV_DEAD_MAXLEN = ARGV[1], ARGV[6], ARGV[5]
+"""
+    + _FIELD
+    + """
+local id, err, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local p = redis.call('XPENDING', KEYS[1], ARGV_GROUP, id, id, 1)
+if #p == 0 then return 0 end
+local times = p[1][4]
+if times >= max_deliveries then
+  local entry = redis.call('XRANGE', KEYS[1], id, id)
+  if #entry > 0 then
+    dead_letter(id, times, entry[1][2], err)
+  else
+    redis.call('XACK', KEYS[1], ARGV_GROUP, id)
+    redis.call('HDEL', KEYS[3], id)
+  end
+  return 2
+end
+redis.call('HSET', KEYS[3], id, err)
+-- Make it look idle for years so the next reclaim takes it at once; JUSTID keeps the
+-- delivery count unchanged (the redelivery itself will count).
+redis.call('XCLAIM', KEYS[1], ARGV_GROUP, p[1][2], 0, id, 'IDLE', 315360000000, 'JUSTID')
+return 1
+"""
+)

@@ -1,0 +1,257 @@
+"""Redis Streams bus: one stream per topic, consumer groups, at-least-once delivery.
+
+- ``publish``: ``XADD key MAXLEN ~ maxlen * env <Envelope JSON>``.
+- ``consume``: first (at most every ``reclaim_interval_s``, or at once after a ``fail``)
+  the RECLAIM script claims deliveries idle longer than ``claim_idle_ms`` — a crashed
+  consumer's messages — and dead-letters those already delivered ``max_deliveries``
+  times; then ``XREADGROUP >`` for new messages (blocking up to ``block_ms``).
+- ``ack``: ``XACK``. ``fail``: the FAIL script makes the delivery due again now, or
+  dead-letters it once it has used up its deliveries.
+- A message that does not decode as an Envelope goes straight to the dead letters.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from adapters.bus.policy import StreamPolicy
+from adapters.bus.redis import scripts
+from core import topics
+from core.errors import TemporaryError
+from core.messages import Envelope
+from core.ports import Delivery
+
+DEFAULT_PREFIX = "quorum:"
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(raw: Any) -> dict[str, bytes]:
+    """Stream entry fields as a dict, from redis-py's dict or Lua's flat list."""
+    if isinstance(raw, dict):
+        return {_s(k): v for k, v in raw.items()}
+    return {_s(raw[i]): raw[i + 1] for i in range(0, len(raw), 2)}
+
+
+class RedisStreamBus:
+    """The multi-process bus. Keys are ``prefix + topic``; groups are created on demand."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        policy: StreamPolicy | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        owns_client: bool = False,
+    ) -> None:
+        self.policy = policy or StreamPolicy()
+        self.prefix = prefix
+        self._r = client
+        self._owns_client = owns_client
+        self._reclaim = client.register_script(scripts.RECLAIM)
+        self._fail = client.register_script(scripts.FAIL)
+        self._groups: set[tuple[str, str]] = set()
+        self._next_reclaim: dict[tuple[str, str], float] = {}
+        self._mutex = threading.Lock()
+
+    @classmethod
+    def from_url(
+        cls, url: str, policy: StreamPolicy | None = None, prefix: str = DEFAULT_PREFIX
+    ) -> RedisStreamBus:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        return cls(client, policy=policy, prefix=prefix, owns_client=True)
+
+    # -- keys -----------------------------------------------------------------------------
+    def _key(self, topic: str) -> str:
+        return self.prefix + topic
+
+    def _keys(self, topic: str, group: str) -> list[str]:
+        return [
+            self._key(topic),
+            self._key(topics.dead_letter(topic)),
+            f"{self._key(topic)}:errors:{group}",
+        ]
+
+    # -- Bus ------------------------------------------------------------------------------
+    def publish(self, topic: str, message: Envelope) -> str:
+        try:
+            entry_id = self._r.xadd(
+                self._key(topic),
+                {"env": message.model_dump_json()},
+                maxlen=self.policy.maxlen,
+                approximate=True,
+            )
+        except redis.ConnectionError as exc:
+            raise TemporaryError(f"redis bus unreachable publishing to {topic}: {exc}") from exc
+        return _s(entry_id)
+
+    def publish_many(self, topic: str, messages: list[Envelope]) -> list[str]:
+        """One round trip for a batch (pipelined XADDs)."""
+        pipe = self._r.pipeline(transaction=False)
+        for message in messages:
+            pipe.xadd(
+                self._key(topic),
+                {"env": message.model_dump_json()},
+                maxlen=self.policy.maxlen,
+                approximate=True,
+            )
+        try:
+            return [_s(i) for i in pipe.execute()]
+        except redis.ConnectionError as exc:
+            raise TemporaryError(f"redis bus unreachable publishing to {topic}: {exc}") from exc
+
+    def consume(
+        self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
+    ) -> list[Delivery]:
+        try:
+            self._ensure_group(topic, group)
+            out = self._reclaim_due(topic, group, consumer, count)
+            if len(out) < count:
+                out += self._read_new(topic, group, consumer, count - len(out), block_ms, out)
+            return out
+        except redis.ConnectionError as exc:
+            raise TemporaryError(f"redis bus unreachable consuming {topic}: {exc}") from exc
+
+    def ack(self, topic: str, group: str, delivery_id: str) -> None:
+        self.ack_many(topic, group, [delivery_id])
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._r.close()
+
+    # -- ReliableBus ----------------------------------------------------------------------
+    def ack_many(self, topic: str, group: str, delivery_ids: list[str]) -> None:
+        if delivery_ids:
+            self._r.xack(self._key(topic), group, *delivery_ids)
+
+    def fail(self, topic: str, group: str, delivery_id: str, error: str = "") -> None:
+        p = self.policy
+        self._fail(
+            keys=self._keys(topic, group),
+            args=[group, delivery_id, error or "failed", p.max_deliveries, p.dead_maxlen, topic],
+        )
+        with self._mutex:
+            self._next_reclaim[(topic, group)] = 0.0  # take it back on the next consume
+
+    def dead_letters(self, topic: str, count: int = 100) -> list[Delivery]:
+        out: list[Delivery] = []
+        for entry_id, raw in self._r.xrange(self._key(topics.dead_letter(topic)), count=count):
+            f = _fields(raw)
+            try:
+                message = Envelope.model_validate_json(f.get("env", b""))
+            except ValidationError:
+                continue  # undecodable originals are kept in Redis but are not Envelopes
+            out.append(
+                Delivery(
+                    delivery_id=_s(entry_id),
+                    topic=_s(f.get("topic", topic.encode())),
+                    message=message,
+                    attempts=int(f.get("attempts", b"1")),
+                    error=_s(f.get("error", b"")),
+                )
+            )
+        return out
+
+    def pending(self, topic: str, group: str) -> int:
+        try:
+            info = self._r.xpending(self._key(topic), group)
+        except redis.ResponseError:
+            return 0  # no such group yet
+        return int(info["pending"])
+
+    def length(self, topic: str) -> int:
+        return int(self._r.xlen(self._key(topic)))
+
+    # -- internals ------------------------------------------------------------------------
+    def _ensure_group(self, topic: str, group: str, force: bool = False) -> None:
+        if (topic, group) in self._groups and not force:
+            return
+        try:
+            # From id 0: a group sees what was published before it first consumed.
+            self._r.xgroup_create(self._key(topic), group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add((topic, group))
+
+    def _reclaim_due(self, topic: str, group: str, consumer: str, count: int) -> list[Delivery]:
+        now = time.monotonic()
+        with self._mutex:
+            if now < self._next_reclaim.get((topic, group), 0.0):
+                return []
+            self._next_reclaim[(topic, group)] = now + self.policy.reclaim_interval_s
+        p = self.policy
+        claimed, _dead, _dropped = self._reclaim(
+            keys=self._keys(topic, group),
+            args=[group, consumer, p.claim_idle_ms, count, p.max_deliveries, p.dead_maxlen, topic],
+        )
+        out: list[Delivery] = []
+        for entry_id, times, raw in claimed:
+            delivery = self._decode(topic, group, _s(entry_id), raw, int(times))
+            if delivery is not None:
+                out.append(delivery)
+        return out
+
+    def _read_new(
+        self, topic: str, group: str, consumer: str, count: int, block_ms: int, got: list[Delivery]
+    ) -> list[Delivery]:
+        block = block_ms if block_ms > 0 and not got else None  # Redis BLOCK 0 = forever
+        key = self._key(topic)
+        try:
+            resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._ensure_group(topic, group, force=True)  # stream deleted since (FLUSHDB)
+            resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+        out: list[Delivery] = []
+        for _key, entries in resp or []:
+            for entry_id, raw in entries:
+                delivery = self._decode(topic, group, _s(entry_id), raw, 1)
+                if delivery is not None:
+                    out.append(delivery)
+        return out
+
+    def _decode(
+        self, topic: str, group: str, entry_id: str, raw: Any, attempts: int
+    ) -> Delivery | None:
+        fields = _fields(raw)
+        try:
+            message = Envelope.model_validate_json(fields.get("env", b""))
+        except ValidationError as exc:
+            self._dead_letter_undecodable(topic, group, entry_id, fields, attempts, exc)
+            return None
+        return Delivery(delivery_id=entry_id, topic=topic, message=message, attempts=attempts)
+
+    def _dead_letter_undecodable(
+        self,
+        topic: str,
+        group: str,
+        entry_id: str,
+        fields: dict[str, bytes],
+        attempts: int,
+        exc: ValidationError,
+    ) -> None:
+        error = f"undecodable: {exc.error_count()} validation error(s)"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.xadd(
+            self._key(topics.dead_letter(topic)),
+            {
+                "env": fields.get("env", b""),
+                "topic": topic,
+                "group": group,
+                "attempts": attempts,
+                "error": error,
+                "source_id": entry_id,
+            },
+            maxlen=self.policy.dead_maxlen,
+            approximate=True,
+        )
+        pipe.xack(self._key(topic), group, entry_id)
+        pipe.execute()
