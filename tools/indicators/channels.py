@@ -1,0 +1,205 @@
+"""Price channels not in TA-Lib: Donchian and Keltner (conventions documented per function).
+
+Donchian uses TA-Lib's ``MAX``/``MIN`` window scan (so it equals ``talib.MAX(high)`` and
+``talib.MIN(low)`` bar for bar, NaN handling included); Keltner is built from this
+package's ``EMA`` and ``ATR`` kernels, so it inherits their TA-Lib conventions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tools.indicators._common import (
+    FloatArray,
+    as_series_group,
+    check_period,
+    check_real,
+    first_valid2,
+    first_valid3,
+    nan_output,
+)
+from tools.indicators._jit import kernel
+from tools.indicators.moving_averages import ema_into
+from tools.indicators.volatility import atr_into
+
+# ---------------------------------------------------------------- cores (valid suffix)
+
+
+@kernel
+def rolling_max_into(x: FloatArray, period: int, out: FloatArray) -> None:
+    """TA_MAX: highest value of the window ending at each bar (index of the max is tracked)."""
+    n = x.shape[0]
+    highest_idx = -1
+    highest = 0.0
+    for today in range(period - 1, n):
+        trailing = today - period + 1
+        value = x[today]
+        if highest_idx < trailing:
+            highest_idx = trailing
+            highest = x[highest_idx]
+            for i in range(highest_idx + 1, today + 1):
+                value = x[i]
+                if value > highest:
+                    highest_idx = i
+                    highest = value
+        elif value >= highest:
+            highest_idx = today
+            highest = value
+        out[today] = highest
+
+
+@kernel
+def rolling_min_into(x: FloatArray, period: int, out: FloatArray) -> None:
+    """TA_MIN: lowest value of the window ending at each bar."""
+    n = x.shape[0]
+    lowest_idx = -1
+    lowest = 0.0
+    for today in range(period - 1, n):
+        trailing = today - period + 1
+        value = x[today]
+        if lowest_idx < trailing:
+            lowest_idx = trailing
+            lowest = x[lowest_idx]
+            for i in range(lowest_idx + 1, today + 1):
+                value = x[i]
+                if value < lowest:
+                    lowest_idx = i
+                    lowest = value
+        elif value <= lowest:
+            lowest_idx = today
+            lowest = value
+        out[today] = lowest
+
+
+@kernel
+def donchian_into(
+    high: FloatArray,
+    low: FloatArray,
+    period: int,
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+) -> None:
+    rolling_max_into(high, period, upper)
+    rolling_min_into(low, period, lower)
+    for i in range(period - 1, high.shape[0]):
+        middle[i] = (upper[i] + lower[i]) / 2.0
+
+
+@kernel
+def keltner_into(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    period: int,
+    atr_period: int,
+    multiplier: float,
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+) -> None:
+    n = high.shape[0]
+    lookback = max(period - 1, atr_period)
+    if n <= lookback:
+        return
+    ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
+    atr_into(high, low, close, atr_period, upper)
+    for i in range(lookback, n):
+        width = multiplier * upper[i]
+        mid = middle[i]
+        upper[i] = mid + width
+        lower[i] = mid - width
+
+
+# ---------------------------------------------------------------- kernels (full series)
+
+
+@kernel
+def donchian_kernel(
+    high: FloatArray, low: FloatArray, timeperiod: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    begin = first_valid2(high, low)
+    n = high.shape[0]
+    n_nan = begin + timeperiod - 1
+    upper = nan_output(n, n_nan)
+    middle = nan_output(n, n_nan)
+    lower = nan_output(n, n_nan)
+    donchian_into(
+        high[begin:], low[begin:], timeperiod, upper[begin:], middle[begin:], lower[begin:]
+    )
+    return upper, middle, lower
+
+
+@kernel
+def keltner_kernel(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    timeperiod: int,
+    atr_period: int,
+    multiplier: float,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    begin = first_valid3(high, low, close)
+    n = high.shape[0]
+    n_nan = begin + max(timeperiod - 1, atr_period)
+    upper = nan_output(n, n_nan)
+    middle = nan_output(n, n_nan)
+    lower = nan_output(n, n_nan)
+    keltner_into(
+        high[begin:],
+        low[begin:],
+        close[begin:],
+        timeperiod,
+        atr_period,
+        multiplier,
+        upper[begin:],
+        middle[begin:],
+        lower[begin:],
+    )
+    # ema_into/atr_into wrote their own warm-ups into the shared buffers: restore the NaNs.
+    middle[: min(n_nan, n)] = np.nan
+    upper[: min(n_nan, n)] = np.nan
+    return upper, middle, lower
+
+
+# ---------------------------------------------------------------- public API
+
+
+def donchian(
+    high: npt.ArrayLike, low: npt.ArrayLike, timeperiod: int = 20
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Donchian channel -> (upper, middle, lower).
+
+    upper = highest ``high`` and lower = lowest ``low`` of the last ``timeperiod`` bars
+    *including the current bar* (as ``talib.MAX`` / ``talib.MIN``; shift by one bar for a
+    breakout rule that compares today's close with the prior channel), middle =
+    (upper + lower) / 2. NaN for the first ``timeperiod - 1`` bars.
+    """
+    h, lo = as_series_group(high=high, low=low)
+    return donchian_kernel(h, lo, check_period("timeperiod", timeperiod, 1))
+
+
+def keltner(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    timeperiod: int = 20,
+    atr_period: int = 10,
+    multiplier: float = 2.0,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Keltner channel -> (upper, middle, lower).
+
+    middle = ``ema(close, timeperiod)`` (TA-Lib EMA, SMA-seeded), upper/lower = middle ±
+    ``multiplier`` · ``atr(high, low, close, atr_period)`` (TA-Lib ATR, Wilder). NaN for the
+    first ``max(timeperiod - 1, atr_period)`` bars, so all three bands start together.
+    """
+    h, lo, c = as_series_group(high=high, low=low, close=close)
+    return keltner_kernel(
+        h,
+        lo,
+        c,
+        check_period("timeperiod", timeperiod, 1),
+        check_period("atr_period", atr_period, 1),
+        check_real("multiplier", multiplier),
+    )
