@@ -1,0 +1,257 @@
+"""Typed wrapper around the backtest kernel: config in, validated trades and equity out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.bars import BarSeries
+from core.errors import DataValidationError
+from tools.backtest import metrics as m
+from tools.backtest.kernel import (
+    N_TR,
+    STATUS_RUINED,
+    TR_ENTRY_BAR,
+    TR_ENTRY_PRICE,
+    TR_EXIT_BAR,
+    TR_EXIT_PRICE,
+    TR_EXIT_REASON,
+    TR_FEES,
+    TR_PNL,
+    TR_RETURN,
+    TR_SIDE,
+    TR_SIZE,
+    TR_SYMBOL,
+    TR_TRANCHES,
+    make_config,
+    simulate,
+)
+from tools.backtest.validate import validate_run
+from tools.costs import CommissionModel
+
+FloatArray = npt.NDArray[np.float64]
+
+ExitReason = Literal["signal", "stop_loss", "take_profit", "trailing_stop", "open", "ruin"]
+EXIT_REASONS: tuple[ExitReason, ...] = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "open",
+    "ruin",
+)
+
+
+class BacktestConfig(BaseModel):
+    """Everything a run needs besides bars and signals. Fractions, not percent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cash: float = Field(default=100_000.0, gt=0.0)
+    size_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    allow_short: bool = False
+    commission: CommissionModel = Field(default_factory=CommissionModel)
+    slippage_bps: float = Field(default=0.0, ge=0.0, le=1000.0)
+    stop_loss: float = Field(default=0.0, ge=0.0, lt=1.0)
+    take_profit: float = Field(default=0.0, ge=0.0)
+    trailing_stop: float = Field(default=0.0, ge=0.0, lt=1.0)
+    pyramid_levels: int = Field(default=0, ge=0, le=10)
+    pyramid_atr_k: float = Field(default=1.0, gt=0.0)
+    pyramid_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
+    breakeven_after_add: bool = True
+    periods_per_year: float = Field(default=252.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _no_leverage(self) -> Self:
+        total = self.size_fraction * (1.0 + self.pyramid_levels * self.pyramid_fraction)
+        if self.pyramid_levels and total > 1.0 + 1e-12:
+            raise ValueError(
+                f"size_fraction × (1 + pyramid_levels × pyramid_fraction) = {total:.3g} > 1: "
+                "pyramiding would need leverage"
+            )
+        return self
+
+    def kernel_config(self) -> FloatArray:
+        return make_config(
+            cash=self.cash,
+            size_fraction=self.size_fraction,
+            allow_short=self.allow_short,
+            commission_kind=self.commission.kind_code,
+            commission_rate=self.commission.rate,
+            commission_min=self.commission.minimum,
+            commission_max_pct=self.commission.max_pct,
+            slippage_bps=self.slippage_bps,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+            trailing_stop=self.trailing_stop,
+            pyramid_levels=self.pyramid_levels,
+            pyramid_atr_k=self.pyramid_atr_k,
+            pyramid_fraction=self.pyramid_fraction,
+            breakeven_after_add=self.breakeven_after_add,
+        )
+
+
+class Trade(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    side: Literal["long", "short"]
+    entry_bar: int
+    entry_time: str
+    entry_price: float
+    exit_bar: int
+    exit_time: str
+    exit_price: float
+    size: float
+    fees: float
+    pnl: float
+    return_pct: float
+    exit_reason: ExitReason
+    tranches: int
+
+
+class Metrics(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    total_return: float
+    cagr: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float
+    win_rate: float
+    exposure: float
+    n_trades: int
+    equity_final: float
+
+
+class BacktestResult(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    symbols: list[str]
+    timestamps: npt.NDArray[np.datetime64]
+    equity: FloatArray
+    exposure: FloatArray
+    trades: list[Trade]
+    metrics: Metrics
+    ruined: bool
+
+
+def run_arrays(
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    signal: npt.ArrayLike,
+    config: BacktestConfig,
+    *,
+    symbols: Sequence[str] | None = None,
+    timestamps: npt.NDArray[np.datetime64] | None = None,
+    atr: FloatArray | None = None,
+) -> BacktestResult:
+    """Backtest 2-D (symbols × bars) or 1-D arrays; ``signal[s, t]`` fills at bar t+1's open.
+
+    ``atr`` is needed only for pyramiding (tranche spacing); without it the ATR(14) of
+    ``tools.indicators`` is used.
+    """
+    o, h, lo, c = (
+        np.ascontiguousarray(np.atleast_2d(np.asarray(a, dtype=np.float64)))
+        for a in (open_, high, low, close)
+    )
+    sig_raw = np.atleast_2d(np.asarray(signal))
+    shape = c.shape
+    if any(a.shape != shape for a in (o, h, lo, sig_raw)):
+        raise DataValidationError("backtest inputs differ in shape", [f"expected {shape}"])
+    if not np.all(np.isin(sig_raw, (-1, 0, 1))):
+        raise DataValidationError("signal values must be -1, 0 or 1", ["signal: bad value"])
+    sig = np.ascontiguousarray(sig_raw, dtype=np.int8)
+    n_sym, n_bar = shape
+    names = list(symbols) if symbols is not None else [f"S{i}" for i in range(n_sym)]
+    ts = timestamps if timestamps is not None else np.arange(n_bar).astype("datetime64[D]")
+    if config.pyramid_levels and atr is None:
+        from tools.indicators import atr as atr_kernel
+
+        atr = np.vstack([atr_kernel(h[s], lo[s], c[s], 14) for s in range(n_sym)])
+    atr_arr = np.full(shape, np.nan) if atr is None else np.atleast_2d(atr).astype(np.float64)
+
+    cfg = config.kernel_config()
+    equity = np.empty(n_bar)
+    exposure = np.empty(n_bar)
+    trades = np.empty((n_sym * n_bar + n_sym, N_TR))
+    n_trades, n_wins, status = simulate(
+        o, h, lo, c, sig, atr_arr, cfg, equity, exposure, trades, True
+    )
+    trades = trades[:n_trades]
+    validate_run(h, lo, c, cfg, equity, exposure, trades, status)
+
+    full = equity  # bar 0 never trades (no earlier signal), so equity[0] == cash
+    ppy = config.periods_per_year
+    metrics = Metrics(
+        total_return=float(m.total_return(full)),
+        cagr=float(m.cagr(full, ppy)),
+        sharpe=float(m.sharpe(full, ppy)),
+        sortino=float(m.sortino(full, ppy)),
+        max_drawdown=float(m.max_drawdown(full)),
+        win_rate=float(n_wins / n_trades) if n_trades else float("nan"),
+        exposure=float(m.exposure_time(exposure)),
+        n_trades=int(n_trades),
+        equity_final=float(equity[-1]) if n_bar else config.cash,
+    )
+    return BacktestResult(
+        symbols=names,
+        timestamps=np.asarray(ts),
+        equity=equity,
+        exposure=exposure,
+        trades=[_trade(row, names, ts) for row in trades],
+        metrics=metrics,
+        ruined=status == STATUS_RUINED,
+    )
+
+
+def run_bars(
+    bars: BarSeries | Sequence[BarSeries], signal: npt.ArrayLike, config: BacktestConfig
+) -> BacktestResult:
+    """Backtest one or several ``BarSeries`` on the same timestamps (shared cash)."""
+    series = [bars] if isinstance(bars, BarSeries) else list(bars)
+    if not series:
+        raise DataValidationError("no bars to backtest", ["empty symbol list"])
+    ts = series[0].timestamps
+    misaligned = [b.symbol for b in series[1:] if not np.array_equal(b.timestamps, ts)]
+    if misaligned:
+        raise DataValidationError(
+            "symbols must share timestamps",
+            [f"{s}: timestamps differ from {series[0].symbol}" for s in misaligned],
+        )
+    return run_arrays(
+        np.vstack([b.open for b in series]),
+        np.vstack([b.high for b in series]),
+        np.vstack([b.low for b in series]),
+        np.vstack([b.close for b in series]),
+        signal,
+        config,
+        symbols=[b.symbol for b in series],
+        timestamps=ts,
+    )
+
+
+def _trade(row: FloatArray, names: list[str], ts: npt.NDArray[np.datetime64]) -> Trade:
+    entry, exit_ = int(row[TR_ENTRY_BAR]), int(row[TR_EXIT_BAR])
+    return Trade(
+        symbol=names[int(row[TR_SYMBOL])],
+        side="long" if row[TR_SIDE] > 0 else "short",
+        entry_bar=entry,
+        entry_time=str(np.datetime_as_string(ts[entry], unit="auto")),
+        entry_price=float(row[TR_ENTRY_PRICE]),
+        exit_bar=exit_,
+        exit_time=str(np.datetime_as_string(ts[exit_], unit="auto")),
+        exit_price=float(row[TR_EXIT_PRICE]),
+        size=float(row[TR_SIZE]),
+        fees=float(row[TR_FEES]),
+        pnl=float(row[TR_PNL]),
+        return_pct=float(row[TR_RETURN]) * 100.0,
+        exit_reason=EXIT_REASONS[int(row[TR_EXIT_REASON])],
+        tranches=int(row[TR_TRANCHES]),
+    )
