@@ -1,0 +1,156 @@
+"""One body of tests for every ``Store`` implementation (the ``store`` fixture's params)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.audit import AuditLog
+from core.messages import Envelope, Note
+from core.orders import Fill, Order, OrderIntent, OrderSide, OrderStatus
+from core.portfolio import Portfolio, apply_fill
+from core.ports import Store
+
+KEY = b"k" * 32
+
+
+def _make_sqlite(tmp_path: Path) -> Store:
+    from adapters.storage.sqlite import SqliteStore
+
+    return SqliteStore(tmp_path / "store.db")
+
+
+# Backends register here: name -> factory(tmp_path) -> Store.
+STORE_FACTORIES = {"sqlite": _make_sqlite}
+
+
+@pytest.fixture(params=sorted(STORE_FACTORIES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s = STORE_FACTORIES[request.param](tmp_path)
+    yield s
+    s.close()
+
+
+def _env(cycle: str = "c1", cause: str | None = None, topic: str = "t") -> Envelope:
+    return Envelope(cycle_id=cycle, sender="agent", payload=Note(topic=topic), causation_id=cause)
+
+
+def _order(oid: str = "o1", ref: str = "r1") -> Order:
+    intent = OrderIntent(symbol="AAPL", side=OrderSide.BUY, quantity=10)
+    return Order(order_id=oid, client_ref=ref, intent=intent)
+
+
+def test_journal_queries_by_cycle_kind_and_causation_chain(store: Store) -> None:
+    root = _env()
+    mid = _env(cause=root.id)
+    leaf = _env(cause=mid.id)
+    other = _env(cycle="c2")
+    for m in (root, mid, leaf, other):
+        store.append_message(m)
+    assert [m.id for m in store.messages_by_cycle("c1")] == [root.id, mid.id, leaf.id]
+    assert len(store.messages_by_kind("note")) == 4
+    assert len(store.messages_by_kind("note", cycle_id="c2")) == 1
+    assert [m.id for m in store.causation_chain(leaf.id)] == [leaf.id, mid.id, root.id]
+    assert store.message(mid.id) == mid
+    assert store.message("missing") is None
+    assert [m.id for m in store.tail(2)] == [leaf.id, other.id]
+    assert [m.id for m in store.tail(5, cycle_id="c2")] == [other.id]
+
+
+def test_journal_append_when_same_id_twice_then_stored_once(store: Store) -> None:
+    m = _env()
+    store.append_message(m)
+    store.append_message(m)
+    assert len(store.messages_by_cycle("c1")) == 1
+
+
+def test_orders_upsert_by_id_and_find_by_client_ref(store: Store) -> None:
+    o = _order()
+    store.save_order(o)
+    submitted = o.model_copy(update={"status": OrderStatus.SUBMITTED})
+    store.save_order(submitted)
+    assert store.order("o1") == submitted
+    assert store.order_by_client_ref("r1") == submitted
+    assert store.order_by_client_ref("nope") is None
+    store.save_order(_order("o2", "r2"))
+    assert [o.order_id for o in store.orders()] == ["o1", "o2"]
+    assert [o.order_id for o in store.orders(open_only=True)] == ["o1"]
+
+
+def test_fills_are_deduplicated_by_fill_id_and_filtered(store: Store) -> None:
+    t0 = datetime(2024, 1, 2, tzinfo=UTC)
+    f1 = Fill(
+        fill_id="e1",
+        order_id="o1",
+        client_ref="r1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        quantity=5,
+        price=10.0,
+        ts=t0,
+    )
+    f2 = f1.model_copy(update={"fill_id": "e2", "ts": t0 + timedelta(hours=1)})
+    assert store.save_fill(f1) is True
+    assert store.save_fill(f1) is False
+    assert store.save_fill(f2) is True
+    assert [f.fill_id for f in store.fills()] == ["e1", "e2"]
+    assert [f.fill_id for f in store.fills(order_id="o1", since=t0 + timedelta(minutes=1))] == [
+        "e2"
+    ]
+
+
+def test_snapshots_return_latest_per_label(store: Store) -> None:
+    p = Portfolio.open(1000.0)
+    store.save_snapshot(p, label="paper")
+    fill = Fill(
+        fill_id="e1",
+        order_id="o1",
+        client_ref="r1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        quantity=1,
+        price=10.0,
+    )
+    p2 = apply_fill(p, fill)
+    store.save_snapshot(p2, label="paper")
+    assert store.latest_snapshot("paper") == p2
+    assert store.latest_snapshot("other") is None
+
+
+def test_kv_keeps_every_version(store: Store) -> None:
+    assert store.kv_get("risk.max_drawdown") is None
+    store.kv_set("risk.max_drawdown", 0.05, actor="ops")
+    e2 = store.kv_set("risk.max_drawdown", 0.04, actor="proposal:7")
+    assert e2.version == 2
+    assert store.kv_get("risk.max_drawdown") == 0.04
+    hist = store.kv_history("risk.max_drawdown")
+    assert [(h.version, h.value, h.actor) for h in hist] == [
+        (1, 0.05, "ops"),
+        (2, 0.04, "proposal:7"),
+    ]
+
+
+def test_documents_upsert_idempotently(store: Store) -> None:
+    store.put_document("proposals", "p1", {"status": "pending"})
+    store.put_document("proposals", "p1", {"status": "approved"})
+    assert store.get_document("proposals", "p1") == {"status": "approved"}
+    assert store.documents("proposals") == [{"status": "approved"}]
+    assert store.get_document("proposals", "p2") is None
+
+
+def test_audit_chain_verifies_when_untouched(store: Store) -> None:
+    log = AuditLog(store, KEY)
+    for i in range(5):
+        log.append("ops", "halt" if i % 2 else "resume", {"i": i, "note": "x"})
+    result = log.verify()
+    assert result.ok and result.records == 5
+    assert store.audit_head() == (5, store.audit_last().mac)  # type: ignore[union-attr]
+
+
+def test_audit_chain_with_wrong_key_fails_at_first_record(store: Store) -> None:
+    AuditLog(store, KEY).append("ops", "halt", {})
+    result = AuditLog(store, b"another-key").verify()
+    assert not result.ok and result.first_bad_seq == 1

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from core.errors import IllegalTransitionError, OrderError
+from core.orders import (
+    CANCELLABLE,
+    OPEN,
+    TERMINAL,
+    TRANSITIONS,
+    Fill,
+    Order,
+    OrderEvent,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    make_client_ref,
+    next_status,
+)
+
+EXPECTED = {
+    (OrderStatus.NEW, OrderEvent.SUBMIT): OrderStatus.SUBMITTED,
+    (OrderStatus.NEW, OrderEvent.DENY): OrderStatus.DENIED,
+    (OrderStatus.NEW, OrderEvent.REJECT): OrderStatus.REJECTED,
+    (OrderStatus.NEW, OrderEvent.CANCEL): OrderStatus.CANCELLED,
+    (OrderStatus.SUBMITTED, OrderEvent.PARTIAL_FILL): OrderStatus.PARTIALLY_FILLED,
+    (OrderStatus.SUBMITTED, OrderEvent.FILL): OrderStatus.FILLED,
+    (OrderStatus.SUBMITTED, OrderEvent.CANCEL): OrderStatus.CANCELLED,
+    (OrderStatus.SUBMITTED, OrderEvent.REJECT): OrderStatus.REJECTED,
+    (OrderStatus.PARTIALLY_FILLED, OrderEvent.PARTIAL_FILL): OrderStatus.PARTIALLY_FILLED,
+    (OrderStatus.PARTIALLY_FILLED, OrderEvent.FILL): OrderStatus.FILLED,
+    (OrderStatus.PARTIALLY_FILLED, OrderEvent.CANCEL): OrderStatus.CANCELLED,
+}
+ALL_PAIRS = list(itertools.product(OrderStatus, OrderEvent))
+
+
+def _intent(**kw: object) -> OrderIntent:
+    base: dict[str, object] = {"symbol": "AAPL", "side": OrderSide.BUY, "quantity": 10}
+    base.update(kw)
+    return OrderIntent(**base)  # type: ignore[arg-type]
+
+
+def _order(status: OrderStatus = OrderStatus.NEW, qty: int = 10) -> Order:
+    return Order(order_id="o1", client_ref="r1", intent=_intent(quantity=qty), status=status)
+
+
+def test_transition_table_is_exactly_the_documented_one() -> None:
+    assert TRANSITIONS == EXPECTED
+
+
+@pytest.mark.parametrize(("status", "event"), list(EXPECTED))
+def test_transition_when_pair_legal_then_reaches_expected_status(
+    status: OrderStatus, event: OrderEvent
+) -> None:
+    assert next_status(status, event) is EXPECTED[(status, event)]
+    assert _order(status).transition(event).status is EXPECTED[(status, event)]
+
+
+@pytest.mark.parametrize(("status", "event"), [p for p in ALL_PAIRS if p not in EXPECTED])
+def test_transition_when_pair_illegal_then_raises(status: OrderStatus, event: OrderEvent) -> None:
+    with pytest.raises(IllegalTransitionError):
+        next_status(status, event)
+    with pytest.raises(IllegalTransitionError):
+        _order(status).transition(event)
+
+
+def test_terminal_states_accept_no_event() -> None:
+    for status in TERMINAL:
+        assert not any((status, e) in TRANSITIONS for e in OrderEvent)
+    assert OPEN <= CANCELLABLE
+    assert not (TERMINAL & CANCELLABLE)
+
+
+def test_with_fill_when_partial_then_partially_filled_with_average_price() -> None:
+    order = _order(OrderStatus.SUBMITTED, qty=10)
+    f1 = Fill(
+        fill_id="e1",
+        order_id="o1",
+        client_ref="r1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        quantity=4,
+        price=100.0,
+    )
+    f2 = Fill(
+        fill_id="e2",
+        order_id="o1",
+        client_ref="r1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        quantity=6,
+        price=110.0,
+    )
+    o1 = order.with_fill(f1)
+    assert o1.status is OrderStatus.PARTIALLY_FILLED and o1.remaining == 6
+    o2 = o1.with_fill(f2)
+    assert o2.status is OrderStatus.FILLED
+    assert o2.avg_fill_price == pytest.approx(106.0)
+    assert order.status is OrderStatus.SUBMITTED  # immutable: the original is unchanged
+
+
+def test_with_fill_when_overfilled_or_foreign_then_raises() -> None:
+    order = _order(OrderStatus.SUBMITTED, qty=5)
+    too_big = Fill(
+        fill_id="e1",
+        order_id="o1",
+        client_ref="r1",
+        symbol="AAPL",
+        side=OrderSide.BUY,
+        quantity=6,
+        price=1.0,
+    )
+    foreign = too_big.model_copy(update={"order_id": "other", "quantity": 1})
+    with pytest.raises(OrderError):
+        order.with_fill(too_big)
+    with pytest.raises(OrderError):
+        order.with_fill(foreign)
+
+
+def test_client_ref_when_same_intent_same_cycle_then_identical() -> None:
+    a, b = _intent(), _intent()
+    assert make_client_ref("c1", a) == make_client_ref("c1", b)
+    assert make_client_ref("c1", a) != make_client_ref("c2", a)
+    assert make_client_ref("c1", a) != make_client_ref("c1", _intent(quantity=11))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"order_type": OrderType.LIMIT},
+        {"order_type": OrderType.STOP},
+        {"order_type": OrderType.MARKET, "limit_price": 10.0},
+        {"take_profit": 90.0, "stop_loss": 95.0},  # BUY bracket upside down
+        {"quantity": 0},
+        {"quantity": -3},
+    ],
+)
+def test_intent_when_inconsistent_then_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises((OrderError, ValueError)):
+        _intent(**kwargs)
+
+
+def test_order_is_immutable() -> None:
+    with pytest.raises(ValueError):
+        _order().status = OrderStatus.FILLED  # type: ignore[misc]
