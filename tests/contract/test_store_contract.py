@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +24,31 @@ def _make_sqlite(tmp_path: Path) -> Store:
     return SqliteStore(tmp_path / "store.db")
 
 
+def _make_mongomock(tmp_path: Path) -> Store:
+    import mongomock
+
+    from adapters.storage.mongo import MongoStore
+
+    return MongoStore(mongomock.MongoClient(tz_aware=True), db_name="quorum_test")
+
+
+def _make_mongo(tmp_path: Path) -> Store:
+    """A real server (MONGODB_URI): one database per test, dropped first so runs are clean."""
+    import pymongo
+
+    from adapters.storage.mongo import MongoStore
+
+    db_name = "quorum_test_" + tmp_path.name[-40:]
+    uri = os.environ["MONGODB_URI"]
+    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    client.drop_database(db_name)
+    return MongoStore(client, db_name=db_name)
+
+
 # Backends register here: name -> factory(tmp_path) -> Store.
-STORE_FACTORIES = {"sqlite": _make_sqlite}
+STORE_FACTORIES = {"sqlite": _make_sqlite, "mongomock": _make_mongomock}
+if os.environ.get("MONGODB_URI"):
+    STORE_FACTORIES["mongo"] = _make_mongo
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
