@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "adapters.cli.journal",
     "adapters.cli.audit",
     "adapters.cli.secrets",
+    "adapters.cli.broker",
 )
 
 for _name in COMMAND_MODULES:

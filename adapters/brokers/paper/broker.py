@@ -68,16 +68,18 @@ class PaperBroker:
         async with self._lock:
             if self._state is None:
                 self._state = recover(self._store, self._config)
+                if self._state.portfolio_repaired:
+                    self._store.save_snapshot(self._state.portfolio, self._config.label)
                 for problem in self._state.discrepancies:
                     self._emit(BrokerEventType.DISCREPANCY, message=problem)
                 for order in self._state.repaired_orders:
                     self._emit(BrokerEventType.ORDER_STATUS, order=order)
 
     async def disconnect(self) -> None:
+        """Forget the in-memory state; the store already holds all of it (every change
+        was written when it happened), so a read-only session writes nothing."""
         async with self._lock:
-            if self._state is not None:
-                self._store.save_snapshot(self._state.portfolio, self._config.label)
-                self._state = None
+            self._state = None
 
     def _live_state(self) -> RecoveredState:
         if self._state is None:

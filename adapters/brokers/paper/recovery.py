@@ -38,6 +38,7 @@ class RecoveredState:
     seq: int = 0
     discrepancies: list[str] = field(default_factory=list)
     repaired_orders: list[Order] = field(default_factory=list)
+    portfolio_repaired: bool = False  # fills replayed past the latest snapshot
 
     def index(self, order: Order) -> None:
         oid = order.order_id
@@ -86,6 +87,7 @@ def recover(store: Store, config: PaperBrokerConfig) -> RecoveredState:
         for fill in fills:
             state.portfolio = apply_fill(state.portfolio, fill)
         _replay_order_fills(store, state, state.orders[order_id], fills)
+    state.portfolio_repaired = state.portfolio is not portfolio
 
     _restore_bracket_children(store, state, prefix)
     return state
