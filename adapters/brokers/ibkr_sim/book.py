@@ -110,6 +110,9 @@ class Book:
     orders_per_ref: Counter[str] = field(default_factory=Counter)
     next_perm_id: int = 1_000_001
     next_order_id: int = 1
+    # False: orders wait for the next ``set_price`` even when a price is known (the
+    # contract suite's "market moves, then orders fill" convention).
+    fill_on_arrival: bool = True
 
     def __post_init__(self) -> None:
         self.cash.setdefault("USD", self.starting_cash)
@@ -176,8 +179,9 @@ class Book:
             parent_open = member.parent_id and not self._parent_filled(member)
             member.status = "PreSubmitted" if parent_open else "Submitted"
             events.append(BookEvent("order", member))
-        for member in group:
-            events += self.try_fill(member, chunks if member is group[0] else None)
+        if self.fill_on_arrival or chunks:
+            for member in group:
+                events += self.try_fill(member, chunks if member is group[0] else None)
         return events
 
     def cancel(self, order: SimOrder, status: str = "Cancelled") -> list[BookEvent]:
@@ -199,16 +203,29 @@ class Book:
         self.orders_per_ref[order.order_ref] += 1
         self.next_order_id = max(self.next_order_id, order.order_id + 1)
 
-    def set_price(self, symbol: str, price: float) -> list[BookEvent]:
+    def set_price(self, symbol: str, price: float, volume: float | None = None) -> list[BookEvent]:
+        """The market trades at ``price``: crossed orders fill, oldest first, at most
+        ``volume`` shares in total (no limit when ``None``)."""
         self.prices[symbol.upper()] = price
         events: list[BookEvent] = []
-        for order in list(self.orders.values()):
-            if order.listing.symbol == symbol.upper() and not order.is_done:
-                order.resting = False
-                events += self.try_fill(order)
+        budget = volume
+        for order in sorted(self.orders.values(), key=lambda o: o.perm_id):
+            if order.listing.symbol != symbol.upper() or order.is_done:
+                continue
+            order.resting = False
+            before = order.filled
+            events += self.try_fill(order, None if budget is None else [budget], keep=True)
+            if budget is not None:
+                budget -= order.filled - before
+                if budget <= 0:
+                    break
         return events
 
-    def try_fill(self, order: SimOrder, chunks: list[float] | None = None) -> list[BookEvent]:
+    def try_fill(
+        self, order: SimOrder, chunks: list[float] | None = None, keep: bool = False
+    ) -> list[BookEvent]:
+        """Fill ``order`` if the price crosses it: all of it, or these ``chunks`` (the
+        remainder then rests until the next price, unless ``keep`` leaves it working)."""
         if not order.is_working or order.remaining <= 0:
             return []
         price = self.prices.get(order.listing.symbol)
@@ -220,7 +237,7 @@ class Book:
             if size <= 0 or order.remaining <= 0:
                 break
             events += self.execute(order, size, price)
-        if not order.is_done and chunks:
+        if not order.is_done and chunks and not keep:
             order.resting = True
         return events
 

@@ -45,6 +45,10 @@ def place_order(sim: TwsSimulator, s: Session, f: list[str]) -> None:
     if len(listings) != 1:
         s.send(msg.error(order_id, 200, NO_SECDEF_TEXT))
         return
+    parent_id = int(f[28] or 0)
+    if parent_id and book.order_for(client_id, parent_id) is None:
+        s.send(msg.error(order_id, 135, f"Can't find order with id ={parent_id}"))
+        return
     order = SimOrder(
         perm_id=book.next_perm_id,
         order_id=order_id,
@@ -60,7 +64,7 @@ def place_order(sim: TwsSimulator, s: Session, f: list[str]) -> None:
         account=f[23] or sim.account,
         order_ref=f[26],
         transmit=f[27] != "0",
-        parent_id=int(f[28] or 0),
+        parent_id=parent_id,
     )
     book.next_perm_id += 1
     if order.order_type not in SUPPORTED_TYPES:

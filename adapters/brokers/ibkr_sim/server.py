@@ -129,13 +129,17 @@ class TwsSimulator:
         prices: dict[str, float] | None = None,
         starting_cash: float = 1_000_000.0,
         catalog: Catalog | None = None,
+        fill_on_arrival: bool = True,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the simulator listens on loopback only, not {host!r}")
         self.host = host
         self._port = port
         self.account = account
-        self.book = Book(catalog or Catalog(), account, starting_cash=starting_cash)
+        self.book = Book(
+            catalog or Catalog(), account, starting_cash=starting_cash,
+            fill_on_arrival=fill_on_arrival,
+        )  # fmt: skip
         for symbol, price in (prices or {}).items():
             self.book.prices[symbol.upper()] = price
         self.faults = Faults(_connectivity=self._connectivity_blip)
@@ -188,9 +192,13 @@ class TwsSimulator:
         await session.run()
 
     # ---- control API -----------------------------------------------------------------
-    def set_price(self, symbol: str, price: float) -> None:
-        """Move the market: market orders fill here; limits and stops when crossed."""
-        self._deliver(self.book.set_price(symbol, price))
+    def set_price(self, symbol: str, price: float, volume: float | None = None) -> None:
+        """Move the market: market orders fill here; limits and stops when crossed; at
+        most ``volume`` shares trade (oldest order first) when given."""
+        self._deliver(self.book.set_price(symbol, price, volume))
+        for s in self.sessions:  # marks changed: account subscribers see new values
+            if s.ready and s.account_subscribed:
+                self._send_account(s)
 
     def orders_placed(self, order_ref: str) -> int:
         """How many orders carrying ``order_ref`` reached the book (retries included)."""

@@ -1,0 +1,474 @@
+"""IBKRBroker: the ``Broker`` port on Interactive Brokers TWS / IB Gateway via ib_async.
+
+- ``client_ref`` travels in IB's ``orderRef``; before sending, the local store and then
+  TWS's open, completed and executed orders are searched for it, so a restarted process
+  never sends an order twice.
+- Executions become fills once (execId), with the commission from IB's report.
+- Disconnects (ib_async fires ``disconnectedEvent`` twice) start ONE reconnect loop with
+  exponential backoff and jitter; every (re)connection ends with a reconciliation that
+  repairs local state and reports each difference as a ``DISCREPANCY`` event.
+- Error codes are classed in ``translate.py``: connectivity -> events and
+  ``TemporaryError``; 201/203 -> order REJECTED with the code; 10147/10148 ->
+  ``OrderError``; 100 -> back off and retry; 326 -> next client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from adapters.brokers.ibkr.client import (
+    ClientCallbacks,
+    ClientIdInUseError,
+    ContractRef,
+    IbClient,
+    OrderSpec,
+)
+from adapters.brokers.ibkr.config import IbkrConfig
+from adapters.brokers.ibkr.pacing import Pacer
+from adapters.brokers.ibkr.reconcile import reconcile
+from adapters.brokers.ibkr.tracking import OrderTracker, event
+from adapters.brokers.ibkr.translate import (
+    ACCOUNT_TAGS,
+    ACTIONS,
+    OPPOSITE,
+    ORDER_TYPES,
+    STOP_LOSS_SUFFIX,
+    TAKE_PROFIT_SUFFIX,
+    IbErrorClass,
+    classify_error,
+)
+from core.errors import ConfigurationError, OrderError, TemporaryError
+from core.instruments import Instrument
+from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderType
+from core.portfolio import Position
+from core.ports import AccountSummary, BrokerEvent, BrokerEventType, Store
+
+log = logging.getLogger("quorum.ibkr")
+
+
+class ContractNotFoundError(OrderError):
+    """TWS has no listing matching the instrument."""
+
+
+class AmbiguousContractError(OrderError):
+    """Several listings match and nothing in the instrument picks one."""
+
+
+class IBKRBroker:
+    def __init__(self, config: IbkrConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
+        self.tracker = OrderTracker(store, self._emit, config.commission_wait_s)
+        self.client = IbClient(
+            ClientCallbacks(
+                on_status=self.tracker.on_status,
+                on_execution=self.tracker.on_execution,
+                on_commission=self.tracker.on_commission,
+                on_error=self._on_error,
+                on_disconnected=self._on_disconnected,
+            )
+        )
+        self.pacer = Pacer(config.messages_per_second, config.orders_per_minute)
+        self.client_id = config.client_id
+        self.last_reconcile: list[BrokerEvent] = []
+        self._contracts: dict[str, ContractRef] = {}
+        self._order_errors: dict[int, tuple[int, str]] = {}
+        self._rng = random.Random(config.jitter_seed)
+        self._closing = False
+        self._connectivity_lost = False
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[object]] = set()
+        self._place_lock = asyncio.Lock()
+
+    @property
+    def is_live(self) -> bool:
+        return self.config.is_live
+
+    @property
+    def is_connected(self) -> bool:
+        return self.client.is_connected
+
+    # ---- connection ------------------------------------------------------------------
+    async def connect(self) -> None:
+        self._closing = False
+        await self._connect_once()
+        self.last_reconcile = await self.reconcile()
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        self.tracker.flush()
+        self.client.disconnect()
+        self.tracker.release_acks()
+
+    async def _connect_once(self) -> None:
+        c = self.config
+        ids = [c.client_id + i for i in range(c.client_id_retries + 1)]
+        for client_id in ids:
+            await self.pacer.message()
+            try:
+                await self.client.connect(
+                    c.host, c.port, client_id, c.connect_timeout_s, c.readonly, c.account
+                )
+            except ClientIdInUseError as exc:
+                self._emit(event(BrokerEventType.ERROR, code=326, message=str(exc)))
+                continue
+            self.client_id = client_id
+            self._connectivity_lost = False
+            return
+        raise TemporaryError(f"client ids {ids} are all in use", broker_code=326)
+
+    async def reconcile(self) -> list[BrokerEvent]:
+        """Re-read TWS (open, completed orders, executions) and settle local state."""
+        await self.pacer.message(3)
+        await self.client.refresh(self.config.request_timeout_s)
+        self.tracker.flush()
+        return reconcile(
+            self.tracker, self.client.trades(), self.client.executions(), self.client.positions()
+        )
+
+    def _backoff(self, attempt: int, base: float, cap: float) -> float:
+        """Exponential backoff with equal jitter: half fixed, half random."""
+        delay = min(cap, base * 2**attempt)
+        return delay / 2 + self._rng.uniform(0, delay / 2)
+
+    def _on_disconnected(self) -> None:
+        if self._closing:
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return  # ib_async 2.1.0 emits disconnectedEvent twice per disconnect
+        self.tracker.release_acks()
+        self.tracker.flush()
+        self._emit(event(BrokerEventType.DISCONNECTED, message="connection to TWS lost"))
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        c, attempt = self.config, 0
+        while not self._closing:
+            await asyncio.sleep(self._backoff(attempt, c.reconnect_initial_s, c.reconnect_max_s))
+            try:
+                await self._connect_once()
+            except (TemporaryError, OSError, TimeoutError) as exc:
+                attempt += 1
+                self._emit(event(BrokerEventType.ERROR, message=f"reconnect {attempt}: {exc}"))
+                if c.reconnect_max_attempts and attempt >= c.reconnect_max_attempts:
+                    return
+                continue
+            self._emit(event(BrokerEventType.RECONNECTED, message=f"client id {self.client_id}"))
+            self.last_reconcile = await self.reconcile()
+            return
+
+    def _on_error(self, req_id: int, code: int, text: str) -> None:
+        kind = classify_error(code)
+        self._order_errors[req_id] = (code, text)
+        if kind is IbErrorClass.CONNECTIVITY_LOST:
+            self._connectivity_lost = True
+            self._emit(event(BrokerEventType.DISCONNECTED, code=code, message=text))
+        elif kind is IbErrorClass.CONNECTIVITY_RESTORED:
+            self._connectivity_lost = False
+            self._emit(event(BrokerEventType.RECONNECTED, code=code, message=text))
+            task = asyncio.get_running_loop().create_task(self._reconcile_in_background())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        elif kind in (IbErrorClass.INFO, IbErrorClass.CLIENT_ID_IN_USE) or code == 2104:
+            return
+        else:
+            self._emit(event(BrokerEventType.ERROR, code=code, message=text))
+
+    async def _reconcile_in_background(self) -> object:
+        try:
+            self.last_reconcile = await self.reconcile()
+        except (TemporaryError, TimeoutError, ConnectionError) as exc:
+            log.warning("reconcile after connectivity restore failed: %s", exc)
+        return None
+
+    async def sync(self) -> None:
+        """Wait until every message TWS has sent so far is processed (a round trip)."""
+        self._require_connected()
+        await self.pacer.message()
+        await self.client.sync(self.config.request_timeout_s)
+        self.tracker.flush()
+
+    def _require_connected(self) -> None:
+        if not self.client.is_connected:
+            raise TemporaryError("not connected to TWS")
+        if self._connectivity_lost:
+            raise TemporaryError("TWS has lost connectivity to IB", broker_code=1100)
+
+    def _emit(self, ev: BrokerEvent) -> None:
+        self._events.put_nowait(ev)
+
+    def events(self) -> AsyncIterator[BrokerEvent]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[BrokerEvent]:
+        while True:
+            yield await self._events.get()
+
+    # ---- contracts -------------------------------------------------------------------
+    async def _details(self, **query: str) -> list[ContractRef]:
+        c = self.config
+        for attempt in range(c.pacing_retries + 1):
+            await self.pacer.message()
+            try:
+                return await self.client.contract_details(**query, timeout=c.request_timeout_s)  # type: ignore[arg-type]
+            except TemporaryError as exc:
+                if exc.broker_code != 100 or attempt == c.pacing_retries:
+                    raise
+                await asyncio.sleep(self._backoff(attempt, c.pacing_backoff_s, 30.0))
+        raise AssertionError("unreachable")
+
+    async def qualify(self, instrument: Instrument) -> Instrument:
+        """SMART-routed listing on the instrument's primary exchange and currency; by ISIN
+        when one is given (several listings may come back: we pick by primary exchange
+        and currency, or fail with the candidates named)."""
+        self._require_connected()
+        if instrument.isin:
+            candidates = await self._details(isin=instrument.isin)
+            matches = [
+                r
+                for r in candidates
+                if r.primary_exchange == instrument.primary_exchange
+                and r.currency == instrument.currency
+            ]
+        else:
+            candidates = await self._details(
+                symbol=instrument.symbol,
+                exchange="SMART",
+                primary_exchange=instrument.primary_exchange,
+                currency=instrument.currency,
+            )
+            matches = candidates
+        named = ", ".join(f"{r.symbol}@{r.primary_exchange}/{r.currency}" for r in candidates)
+        if not matches:
+            raise ContractNotFoundError(
+                f"{instrument.key} {instrument.currency}"
+                f"{' ISIN ' + instrument.isin if instrument.isin else ''}: no listing matches"
+                f" (TWS returned: {named or 'nothing'})"
+            )
+        if len(matches) > 1:
+            raise AmbiguousContractError(f"{instrument.key}: several listings match: {named}")
+        ref = matches[0]
+        self._contracts[ref.symbol] = self._contracts[instrument.symbol] = ref
+        return Instrument(
+            symbol=ref.symbol,
+            sec_type=instrument.sec_type,
+            exchange="SMART",
+            primary_exchange=ref.primary_exchange,
+            currency=ref.currency,
+            isin=ref.isin or instrument.isin,
+        )
+
+    async def _contract_for(self, symbol: str) -> ContractRef:
+        known = self._contracts.get(symbol)
+        if known is not None:
+            return known
+        refs = await self._details(symbol=symbol, exchange="SMART")
+        if len(refs) != 1:
+            raise OrderError(f"{symbol}: {len(refs)} listings at TWS; qualify the instrument first")
+        self._contracts[symbol] = refs[0]
+        return refs[0]
+
+    # ---- orders ----------------------------------------------------------------------
+    async def place(self, intent: OrderIntent, client_ref: str) -> Order:
+        self._require_connected()
+        async with self._place_lock:
+            existing = self.tracker.order(client_ref)
+            if existing is not None:
+                return existing
+            if self._seen_at_broker(client_ref):
+                return self._adopt(intent, client_ref)
+            if self.config.readonly:
+                raise ConfigurationError("IBKR connection is read-only: orders are disabled")
+            contract = await self._contract_for(intent.symbol)
+            self.tracker.create(intent, client_ref)  # recorded before it is sent
+            for leg_ref, leg in self._bracket_legs(intent, client_ref):
+                self.tracker.create(leg, leg_ref)
+            return await self._send(intent, client_ref, contract)
+
+    def _seen_at_broker(self, client_ref: str) -> bool:
+        refs = {t.order_ref for t in self.client.trades()}
+        refs |= {e.order_ref for e in self.client.executions()}
+        return client_ref in refs
+
+    def _adopt(self, intent: OrderIntent, client_ref: str) -> Order:
+        """TWS already has this order (sent before a restart): record it, don't resend."""
+        self.tracker.create(intent, client_ref)
+        self.tracker.apply(client_ref, OrderEvent.SUBMIT)
+        for view in self.client.trades():
+            if view.order_ref == client_ref:
+                self.tracker.settle_status(view)
+        for ex in self.client.executions():
+            if ex.order_ref == client_ref:
+                self.tracker.apply_execution(ex)
+        order = self.tracker.order(client_ref)
+        assert order is not None
+        return order
+
+    @staticmethod
+    def _bracket_legs(intent: OrderIntent, client_ref: str) -> list[tuple[str, OrderIntent]]:
+        exit_side, legs = OPPOSITE[intent.side], []
+        if intent.take_profit is not None:
+            legs.append(
+                (
+                    client_ref + TAKE_PROFIT_SUFFIX,
+                    OrderIntent(
+                        symbol=intent.symbol,
+                        side=exit_side,
+                        quantity=intent.quantity,
+                        order_type=OrderType.LIMIT,
+                        limit_price=intent.take_profit,
+                        tif=intent.tif,
+                    ),
+                )
+            )
+        if intent.stop_loss is not None:
+            legs.append(
+                (
+                    client_ref + STOP_LOSS_SUFFIX,
+                    OrderIntent(
+                        symbol=intent.symbol,
+                        side=exit_side,
+                        quantity=intent.quantity,
+                        order_type=OrderType.STOP,
+                        stop_price=intent.stop_loss,
+                        tif=intent.tif,
+                    ),
+                )
+            )
+        return legs
+
+    def _transmit(
+        self, intent: OrderIntent, ref: str, contract: ContractRef, order_id: int
+    ) -> None:
+        legs = self._bracket_legs(intent, ref)
+        self.client.place(
+            contract,
+            _spec(intent, ref),
+            order_id=order_id,
+            transmit=not legs,
+            account=self.config.account,
+        )
+        for i, (leg_ref, leg) in enumerate(legs):
+            leg_id = self.client.next_order_id()
+            self.tracker.attempt_ids[leg_ref] = leg_id
+            self.client.place(
+                contract,
+                _spec(leg, leg_ref),
+                order_id=leg_id,
+                parent_id=order_id,
+                transmit=i == len(legs) - 1,
+                account=self.config.account,
+            )
+
+    async def _send(self, intent: OrderIntent, ref: str, contract: ContractRef) -> Order:
+        c = self.config
+        for attempt in range(c.pacing_retries + 1):
+            await self.pacer.order()
+            self._require_connected()
+            order_id = self.client.next_order_id()
+            self.tracker.attempt_ids[ref] = order_id
+            ack = self.tracker.expect_ack(order_id)
+            self._transmit(intent, ref, contract, order_id)
+            if attempt == 0:
+                self.tracker.apply(ref, OrderEvent.SUBMIT, broker_order_id=str(order_id))
+                for leg_ref, _ in self._bracket_legs(intent, ref):
+                    self.tracker.apply(leg_ref, OrderEvent.SUBMIT)
+            try:
+                view = await asyncio.wait_for(asyncio.shield(ack), c.ack_timeout_s)
+            except TimeoutError:
+                view = None  # no answer yet: statuses keep arriving; reconcile settles it
+            if view is None or view.error_code != 100:
+                break
+            if attempt == c.pacing_retries:
+                self.tracker.apply(
+                    ref,
+                    OrderEvent.REJECT,
+                    code=100,
+                    reason=f"IB_100: pacing, {attempt + 1} attempts",
+                )
+                break
+            await asyncio.sleep(self._backoff(attempt, c.pacing_backoff_s, 30.0))
+        order = self.tracker.order(ref)
+        assert order is not None
+        return order
+
+    async def cancel(self, order_id: str) -> Order:
+        self._require_connected()
+        order = self.store.order(order_id)
+        if order is None:
+            raise OrderError(f"unknown order {order_id}")
+        if order.is_terminal:
+            raise OrderError(f"order {order_id} cannot be cancelled: {order.status.value}")
+        ib_id = self.tracker.attempt_ids.get(order.client_ref) or next(
+            (
+                t.order_id
+                for t in self.client.trades()
+                if t.order_ref == order.client_ref and t.client_id == self.client_id
+            ),
+            0,
+        )
+        self._order_errors.pop(ib_id, None)
+        await self.pacer.message()
+        if not ib_id or not self.client.cancel(ib_id):
+            raise OrderError(
+                f"order {order_id} is not cancellable by client {self.client_id}", broker_code=10147
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.ack_timeout_s
+        while loop.time() < deadline:
+            current = self.tracker.order(order.client_ref)
+            if current is not None and current.is_terminal:
+                if current.status.value != "cancelled":
+                    raise OrderError(f"order {order_id} is {current.status.value}; not cancelled")
+                return current
+            code, text = self._order_errors.get(ib_id, (0, ""))
+            if classify_error(code) is IbErrorClass.CANNOT_CANCEL:
+                raise OrderError(f"TWS refused to cancel {order_id}: {text}", broker_code=code)
+            await asyncio.sleep(0.005)
+        raise TemporaryError(f"no cancel confirmation for {order_id} yet")
+
+    # ---- views -----------------------------------------------------------------------
+    async def open_orders(self) -> list[Order]:
+        return self.store.orders(open_only=True)
+
+    async def positions(self) -> list[Position]:
+        return [
+            Position(
+                symbol=p.symbol,
+                quantity=round(p.quantity),
+                avg_price=p.avg_cost,
+                last_price=p.market_price,
+            )
+            for p in self.client.positions()
+            if p.quantity
+        ]
+
+    async def account(self) -> AccountSummary:
+        values = self.client.account_values()
+        base = next((cur for (tag, cur) in values if tag == "NetLiquidation" and cur), "")
+        found = {name: values.get((tag, base)) for name, tag in ACCOUNT_TAGS.items()}
+        if not base or any(v is None for v in found.values()):
+            raise TemporaryError("account values not received from TWS yet")
+        return AccountSummary(currency=base, **{k: float(v) for k, v in found.items()})  # type: ignore[arg-type]
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        return self.store.fills(since=since)
+
+
+def _spec(intent: OrderIntent, ref: str) -> OrderSpec:
+    return OrderSpec(
+        action=ACTIONS[intent.side],
+        quantity=intent.quantity,
+        order_type=ORDER_TYPES[intent.order_type],
+        limit_price=intent.limit_price,
+        stop_price=intent.stop_price,
+        tif=intent.tif.value,
+        order_ref=ref,
+    )

@@ -1,0 +1,378 @@
+"""The only module that imports ib_async. IB's camelCase objects stop here: everything
+that leaves this module is a plain frozen dataclass with snake_case fields.
+
+``IbClient`` owns one ``ib_async.IB`` and forwards its events to plain callbacks. It
+knows nothing of our orders; ``broker.py`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ib_async import IB, Contract, ExecutionFilter, Fill, Order, RequestError, Trade
+from ib_async.util import UNSET_DOUBLE
+
+from core.errors import TemporaryError
+
+PACING_CODE = 100
+CLIENT_ID_IN_USE_CODE = 326
+
+
+class ClientIdInUseError(TemporaryError):
+    """TWS refused the handshake with 326: another session holds this client id."""
+
+
+@dataclass(frozen=True)
+class ContractRef:
+    con_id: int
+    symbol: str
+    sec_type: str
+    exchange: str
+    primary_exchange: str
+    currency: str
+    local_symbol: str = ""
+    isin: str | None = None
+    long_name: str = ""
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    action: str  # BUY / SELL
+    quantity: int
+    order_type: str  # MKT / LMT / STP
+    limit_price: float | None = None
+    stop_price: float | None = None
+    tif: str = "DAY"
+    order_ref: str = ""
+
+
+@dataclass(frozen=True)
+class TradeView:
+    order_id: int
+    client_id: int
+    perm_id: int
+    order_ref: str
+    symbol: str
+    action: str
+    quantity: float
+    order_type: str
+    limit_price: float | None
+    stop_price: float | None
+    tif: str
+    status: str
+    filled: float
+    avg_fill_price: float
+    error_code: int = 0
+    error_text: str = ""
+    completed_status: str = ""
+
+
+@dataclass(frozen=True)
+class ExecView:
+    exec_id: str
+    order_ref: str
+    order_id: int
+    perm_id: int
+    symbol: str
+    currency: str
+    side: str  # BOT / SLD
+    shares: float
+    price: float
+    time: datetime
+    commission: float | None = None
+
+
+@dataclass(frozen=True)
+class PositionView:
+    account: str
+    symbol: str
+    con_id: int
+    currency: str
+    quantity: float
+    avg_cost: float
+    market_price: float = 0.0
+
+
+@dataclass
+class ClientCallbacks:
+    on_status: Callable[[TradeView], None] = lambda view: None
+    on_execution: Callable[[ExecView], None] = lambda view: None
+    on_commission: Callable[[str, float], None] = lambda exec_id, commission: None
+    on_error: Callable[[int, int, str], None] = lambda req_id, code, text: None
+    on_disconnected: Callable[[], None] = lambda: None
+
+
+def _price(value: object) -> float | None:
+    if value is None or value in ("", UNSET_DOUBLE):
+        return None
+    return float(value)  # type: ignore[arg-type]
+
+
+def _trade_view(trade: Trade, completed: dict[int, str]) -> TradeView:
+    o, st = trade.order, trade.orderStatus
+    last = trade.log[-1] if trade.log else None
+    filled_qty = o.filledQuantity if o.filledQuantity not in (None, UNSET_DOUBLE) else 0.0
+    return TradeView(
+        order_id=o.orderId,
+        client_id=o.clientId,
+        perm_id=o.permId or st.permId,
+        order_ref=o.orderRef or "",
+        symbol=trade.contract.symbol,
+        action=o.action,
+        quantity=float(o.totalQuantity),
+        order_type=o.orderType,
+        limit_price=_price(o.lmtPrice),
+        stop_price=_price(o.auxPrice),
+        tif=o.tif or "DAY",
+        status=st.status,
+        filled=max(float(st.filled), float(filled_qty)),
+        avg_fill_price=float(st.avgFillPrice),
+        error_code=last.errorCode if last else 0,
+        error_text=last.message if last else "",
+        completed_status=completed.get(o.permId or st.permId, ""),
+    )
+
+
+def _exec_view(fill: Fill) -> ExecView:
+    ex, report = fill.execution, fill.commissionReport
+    has_commission = bool(report.execId)
+    return ExecView(
+        exec_id=ex.execId,
+        order_ref=ex.orderRef or "",
+        order_id=ex.orderId,
+        perm_id=ex.permId,
+        symbol=fill.contract.symbol,
+        currency=fill.contract.currency,
+        side=ex.side,
+        shares=float(ex.shares),
+        price=float(ex.price),
+        time=ex.time if ex.time.tzinfo else ex.time.replace(tzinfo=UTC),
+        commission=float(report.commission) if has_commission else None,
+    )
+
+
+def _contract_ref(details: Any) -> ContractRef:
+    c = details.contract
+    isin = next((t.value for t in (details.secIdList or []) if t.tag == "ISIN"), None)
+    return ContractRef(
+        con_id=c.conId,
+        symbol=c.symbol,
+        sec_type=c.secType,
+        exchange=c.exchange,
+        primary_exchange=c.primaryExchange,
+        currency=c.currency,
+        local_symbol=c.localSymbol,
+        isin=isin,
+        long_name=details.longName,
+    )
+
+
+class IbClient:
+    def __init__(self, callbacks: ClientCallbacks) -> None:
+        self.callbacks = callbacks
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = True  # pacing (100) and no-contract (200) must surface
+        self._completed: dict[int, str] = {}  # permId -> completedStatus
+        self.ib.orderStatusEvent += self._status
+        self.ib.execDetailsEvent += self._execution
+        self.ib.commissionReportEvent += self._commission
+        self.ib.errorEvent += self._error
+        self.ib.disconnectedEvent += self._disconnected
+        self._handshake_refused: asyncio.Future[int] | None = None
+        # ib_async drops a completed order's ``completedStatus`` ("Rejected: ...",
+        # "Cancelled by Trader"); keep it by permId so a rejection stays a rejection.
+        original = self.ib.wrapper.completedOrder
+
+        def completed_order(contract: Contract, order: Order, state: Any) -> None:
+            self._completed[order.permId] = state.completedStatus or ""
+            original(contract, order, state)
+
+        self.ib.wrapper.completedOrder = completed_order  # type: ignore[method-assign]
+
+    # ---- connection ----------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return bool(self.ib.isConnected())
+
+    @property
+    def client_id(self) -> int:
+        return int(self.ib.client.clientId)
+
+    async def connect(
+        self, host: str, port: int, client_id: int, timeout: float, readonly: bool, account: str
+    ) -> None:
+        """Connect and finish ib_async's start-up sync. Raises ``ClientIdInUseError`` on
+        326 and ``TemporaryError`` when TWS is unreachable or too slow."""
+        loop = asyncio.get_running_loop()
+        self._handshake_refused = loop.create_future()
+        connecting = asyncio.ensure_future(
+            self.ib.connectAsync(
+                host, port, clientId=client_id, timeout=timeout, readonly=readonly, account=account
+            )
+        )
+        try:
+            done, _ = await asyncio.wait(
+                {connecting, self._handshake_refused}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._handshake_refused in done:
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+                raise ClientIdInUseError(
+                    f"client id {client_id} is in use at {host}:{port}",
+                    broker_code=CLIENT_ID_IN_USE_CODE,
+                )
+            try:
+                connecting.result()
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                raise TemporaryError(f"cannot connect to TWS at {host}:{port}: {exc!r}") from exc
+        finally:
+            self._handshake_refused = None
+
+    def disconnect(self) -> None:
+        self.ib.disconnect()
+
+    # ---- requests ------------------------------------------------------------------
+    async def contract_details(
+        self,
+        *,
+        symbol: str = "",
+        exchange: str = "",
+        primary_exchange: str = "",
+        currency: str = "",
+        isin: str = "",
+        timeout: float = 10.0,
+    ) -> list[ContractRef]:
+        """Every listing TWS returns; raises ``TemporaryError`` (code 100) when paced."""
+        contract = Contract(
+            secType="STK",
+            symbol=symbol,
+            exchange=exchange,
+            primaryExchange=primary_exchange,
+            currency=currency,
+        )
+        if isin:
+            contract.secIdType, contract.secId = "ISIN", isin
+        try:
+            details = await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), timeout)
+        except RequestError as exc:
+            if exc.code == 200:
+                return []
+            raise TemporaryError(exc.message, broker_code=exc.code) from exc
+        except TimeoutError as exc:
+            raise TemporaryError("contract details request timed out") from exc
+        return [_contract_ref(d) for d in details]
+
+    def next_order_id(self) -> int:
+        return int(self.ib.client.getReqId())
+
+    def place(
+        self,
+        contract: ContractRef,
+        spec: OrderSpec,
+        *,
+        order_id: int,
+        parent_id: int = 0,
+        transmit: bool = True,
+        account: str = "",
+    ) -> None:
+        order = Order(
+            orderId=order_id,
+            action=spec.action,
+            totalQuantity=spec.quantity,
+            orderType=spec.order_type,
+            tif=spec.tif,
+            orderRef=spec.order_ref,
+            parentId=parent_id,
+            transmit=transmit,
+            account=account,
+        )
+        if spec.limit_price is not None:
+            order.lmtPrice = spec.limit_price
+        if spec.stop_price is not None:
+            order.auxPrice = spec.stop_price
+        ib_contract = Contract(
+            conId=contract.con_id,
+            symbol=contract.symbol,
+            secType=contract.sec_type,
+            exchange="SMART",
+            primaryExchange=contract.primary_exchange,
+            currency=contract.currency,
+        )
+        self.ib.placeOrder(ib_contract, order)
+
+    def cancel(self, order_id: int) -> bool:
+        for trade in self.ib.trades():
+            if trade.order.orderId == order_id and trade.order.clientId == self.client_id:
+                self.ib.cancelOrder(trade.order)
+                return True
+        return False
+
+    async def refresh(self, timeout: float) -> None:
+        """Re-read every open order (all clients), completed order and execution."""
+        await asyncio.wait_for(self.ib.reqAllOpenOrdersAsync(), timeout)
+        await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), timeout)
+        await asyncio.wait_for(self.ib.reqExecutionsAsync(ExecutionFilter()), timeout)
+
+    # ---- views ---------------------------------------------------------------------
+    def trades(self) -> list[TradeView]:
+        return [_trade_view(t, self._completed) for t in self.ib.trades()]
+
+    def trade(self, order_id: int) -> TradeView | None:
+        for trade in self.ib.trades():
+            if trade.order.orderId == order_id and trade.order.clientId == self.client_id:
+                return _trade_view(trade, self._completed)
+        return None
+
+    def executions(self) -> list[ExecView]:
+        return [_exec_view(f) for f in self.ib.fills()]
+
+    def positions(self) -> list[PositionView]:
+        marks = {item.contract.conId: float(item.marketPrice) for item in self.ib.portfolio()}
+        return [
+            PositionView(
+                account=p.account,
+                symbol=p.contract.symbol,
+                con_id=p.contract.conId,
+                currency=p.contract.currency,
+                quantity=float(p.position),
+                avg_cost=float(p.avgCost),
+                market_price=marks.get(p.contract.conId, 0.0),
+            )
+            for p in self.ib.positions()
+        ]
+
+    async def sync(self, timeout: float) -> None:
+        """Round trip to TWS: when it returns, every message TWS sent before our request
+        has been processed (one ordered socket)."""
+        try:
+            await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            raise TemporaryError(f"no answer from TWS: {exc!r}") from exc
+
+    def account_values(self) -> dict[tuple[str, str], str]:
+        return {(v.tag, v.currency): v.value for v in self.ib.accountValues()}
+
+    # ---- event forwarding ------------------------------------------------------------
+    def _status(self, trade: Trade) -> None:
+        self.callbacks.on_status(_trade_view(trade, self._completed))
+
+    def _execution(self, trade: Trade, fill: Fill) -> None:
+        self.callbacks.on_execution(_exec_view(fill))
+
+    def _commission(self, trade: Trade, fill: Fill, report: Any) -> None:
+        self.callbacks.on_commission(report.execId, float(report.commission))
+
+    def _error(self, req_id: int, code: int, text: str, contract: Any) -> None:
+        refused = self._handshake_refused
+        if code == CLIENT_ID_IN_USE_CODE and refused is not None and not refused.done():
+            refused.set_result(code)
+        self.callbacks.on_error(req_id, code, text)
+
+    def _disconnected(self) -> None:
+        self.callbacks.on_disconnected()

@@ -1,0 +1,95 @@
+"""Request pacing towards TWS: a token bucket for messages and a rolling order budget.
+
+TWS disconnects clients that exceed 50 messages per second; we stay at or under 45. The
+order budget (default 100 orders per minute, the operators' requirement) comes from
+``RiskLimits.orders_per_minute``. Both wait rather than fail: callers are async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``capacity`` banked."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else rate
+        self._tokens = self.capacity
+        self._clock = clock
+        self._stamp = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_take(self, n: float = 1.0) -> float:
+        """Take ``n`` tokens if available (returns 0.0) or the seconds to wait for them."""
+        self._refill()
+        if self._tokens >= n:
+            self._tokens -= n
+            return 0.0
+        return (n - self._tokens) / self.rate
+
+    async def acquire(self, n: float = 1.0) -> None:
+        async with self._lock:
+            while (wait := self.try_take(n)) > 0:
+                await asyncio.sleep(wait)
+
+
+class RollingWindowLimiter:
+    """At most ``limit`` events in any ``window_s`` seconds (orders per minute)."""
+
+    def __init__(
+        self, limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def try_take(self) -> float:
+        now = self._clock()
+        while self._stamps and now - self._stamps[0] >= self.window_s:
+            self._stamps.popleft()
+        if len(self._stamps) < self.limit:
+            self._stamps.append(now)
+            return 0.0
+        return self.window_s - (now - self._stamps[0])
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while (wait := self.try_take()) > 0:
+                await asyncio.sleep(wait)
+
+
+class Pacer:
+    """Every outgoing message takes a token; every order also takes an order slot."""
+
+    def __init__(self, messages_per_second: float = 45.0, orders_per_minute: int = 100) -> None:
+        self.messages = TokenBucket(messages_per_second)
+        self.orders = RollingWindowLimiter(orders_per_minute)
+
+    async def message(self, n: int = 1) -> None:
+        for _ in range(n):
+            await self.messages.acquire()
+
+    async def order(self) -> None:
+        await self.orders.acquire()
+        await self.messages.acquire()

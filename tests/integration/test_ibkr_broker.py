@@ -1,0 +1,45 @@
+"""IBKRBroker over the real ib_async client against the TWS simulator: the happy paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.brokers.ibkr import IBKRBroker
+from adapters.brokers.ibkr_sim import TwsSimulator
+from core.instruments import Instrument
+from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
+from tests.integration.conftest import wait_until
+
+
+def buy(symbol: str = "AAPL", qty: int = 10, **kw: object) -> OrderIntent:
+    return OrderIntent(symbol=symbol, side=OrderSide.BUY, quantity=qty, **kw)  # type: ignore[arg-type]
+
+
+async def test_qualify_us_stock_then_smart_routed_with_primary_exchange(
+    broker: IBKRBroker,
+) -> None:
+    got = await broker.qualify(Instrument(symbol="AAPL", primary_exchange="NASDAQ"))
+    assert (got.exchange, got.primary_exchange, got.currency) == ("SMART", "NASDAQ", "USD")
+    assert got.isin == "US0378331005"
+
+
+async def test_market_order_fills_at_sim_price_with_commission(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    order = await broker.place(buy(), "q-c1-mkt")
+    await broker.sync()
+    done = broker.store.order(order.order_id)
+    assert done is not None and done.status is OrderStatus.FILLED
+    (fill,) = await broker.executions()
+    assert (fill.quantity, fill.price, fill.client_ref) == (10, 190.0, "q-c1-mkt")
+    assert fill.commission == pytest.approx(1.0)
+    assert sim.orders_placed("q-c1-mkt") == 1
+    assert [(p.symbol, p.quantity) for p in await broker.positions()] == [("AAPL", 10)]
+
+
+async def test_limit_order_rests_then_cancel(broker: IBKRBroker, sim: TwsSimulator) -> None:
+    order = await broker.place(buy(order_type=OrderType.LIMIT, limit_price=150.0), "q-c1-lmt")
+    assert order.status is OrderStatus.SUBMITTED
+    cancelled = await broker.cancel(order.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    await wait_until(lambda: not sim.book.open_orders())
