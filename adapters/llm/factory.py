@@ -1,0 +1,58 @@
+"""``make_reasoner(spec, settings, store)``: the one place that picks an LLM backend.
+
+Specs: ``"offline"`` | ``"anthropic"`` | ``"replay:FILE"`` | ``"cache"`` (answers only
+from the response cache, e.g. to re-run a past cycle). Every backend is wrapped in the
+per-cycle ``BudgetedReasoner`` (so ``reasoner.ledger`` always exists); ``anthropic`` and
+``replay`` also go through the response cache when a store is given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.llm.budget import BudgetedReasoner
+from adapters.llm.cache import CachedReasoner
+from adapters.llm.offline import OfflineReasoner
+from adapters.llm.replay import ReplayReasoner
+from core.errors import ConfigurationError
+from core.ports import Reasoner, Store
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+def make_reasoner(
+    spec: str | None, settings: Settings, store: Store | None = None
+) -> BudgetedReasoner:
+    llm = settings.llm
+    spec = (spec or llm.provider).strip()
+    if spec == "replay" and llm.replay_file is not None:
+        spec = f"replay:{llm.replay_file}"
+    inner: Reasoner
+    if spec == "offline":
+        return BudgetedReasoner(OfflineReasoner(), llm.budget_usd_per_cycle)
+    if spec.startswith("replay:"):
+        path = spec.removeprefix("replay:")
+        if not path:
+            raise ConfigurationError("replay backend needs a file: --llm replay:FILE")
+        inner = ReplayReasoner.from_file(path)
+        model = f"replay:{path}"
+    elif spec == "anthropic":
+        from adapters.llm.anthropic import AnthropicReasoner
+
+        key = llm.anthropic_api_key.get_secret_value() if llm.anthropic_api_key else None
+        inner = AnthropicReasoner(
+            llm.model, api_key=key, timeout_s=llm.timeout_s, max_retries=llm.max_retries
+        )
+        model = llm.model
+    elif spec == "cache":
+        if store is None:
+            raise ConfigurationError("the cache backend needs a store")
+        return BudgetedReasoner(CachedReasoner(None, store, llm.model), llm.budget_usd_per_cycle)
+    else:
+        raise ConfigurationError(
+            f"unknown LLM backend {spec!r}: use offline, anthropic, replay:FILE or cache"
+        )
+    if store is not None:
+        inner = CachedReasoner(inner, store, model)
+    return BudgetedReasoner(inner, llm.budget_usd_per_cycle)
