@@ -89,8 +89,9 @@ class PaperBroker:
     # -- queries -------------------------------------------------------------------------
     async def qualify(self, instrument: Instrument) -> Instrument:
         """Paper trades any listing as given; it remembers the currency for commissions."""
-        state = self._live_state()
+        self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
+            state = self._live_state()
             if state.currencies.get(instrument.symbol) != instrument.currency:
                 state.currencies[instrument.symbol] = instrument.currency
                 self._store.kv_set(self._currencies_key, dict(state.currencies), actor="paper")
@@ -128,10 +129,11 @@ class PaperBroker:
     async def place(self, intent: OrderIntent, client_ref: str) -> Order:
         """Submit ``intent`` once per ``client_ref``: a reference seen before (in this process
         or, through the store, in an earlier one) returns that order and sends nothing."""
-        state = self._live_state()
+        self._live_state()  # fail fast, before waiting for the lock
         if not client_ref or is_reserved_ref(client_ref):
             raise OrderError(f"client_ref {client_ref!r} is empty or contains '#' (reserved)")
         async with self._lock:
+            state = self._live_state()
             existing = self._seen(client_ref)
             if existing is not None:
                 return existing
@@ -146,8 +148,9 @@ class PaperBroker:
             return parent
 
     async def cancel(self, order_id: str) -> Order:
-        state = self._live_state()
+        self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
+            state = self._live_state()
             order = state.orders.get(order_id)
             if order is None:
                 raise OrderError(f"unknown order {order_id}")
@@ -174,8 +177,9 @@ class PaperBroker:
         _check_bar(symbol, bar)
         when = _aware(ts)
         slippage = self._config.slippage
-        state = self._live_state()
+        self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
+            state = self._live_state()
             cap = volume_cap(bar.volume, self._config.max_volume_share)
             rule: PriceRule = lambda o: bar_fill_price(o, bar, slippage)  # noqa: E731
             fills = self._match(state, symbol, rule, cap, when)
@@ -191,8 +195,9 @@ class PaperBroker:
         quote = Quote(bid=bid, ask=ask)
         when = _aware(ts)
         slippage = self._config.slippage
-        state = self._live_state()
+        self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
+            state = self._live_state()
             rule: PriceRule = lambda o: quote_fill_price(o, quote, slippage)  # noqa: E731
             fills = self._match(state, symbol, rule, None, when)
             self._mark(state, symbol, quote.mid, when, changed=bool(fills))
