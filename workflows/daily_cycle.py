@@ -295,7 +295,7 @@ async def proposal_author(state: CycleState, runtime: Rt) -> dict[str, Any]:
 async def report(state: CycleState, runtime: Rt) -> dict[str, Any]:
     deps = runtime.context
     status = "halted" if _halted(state) else "completed"
-    path = deps.report_writer({**state, "status": status}, deps) if deps.report_writer else ""
+    path = await deps.report_writer({**state, "status": status}, deps) if deps.report_writer else ""
     data: dict[str, Any] = {"status": status, "path": path}
     if state.get("halt_reason"):
         data["halt_reason"] = state["halt_reason"]

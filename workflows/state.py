@@ -11,7 +11,7 @@ Only keys written by several nodes (or by fan-out tasks in one step) get a reduc
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
@@ -64,7 +64,7 @@ class CycleConfig(BaseModel):
     fill_poll_s: float = Field(default=0.05, gt=0.0)
 
 
-ReportWriter = Callable[[CycleState, "CycleDeps"], str]
+ReportWriter = Callable[[CycleState, "CycleDeps"], Awaitable[str]]
 
 
 @dataclass

@@ -1,0 +1,261 @@
+"""The one place that wires the application for a cycle: settings → store, market data,
+broker, reasoner, agent registry → ``CycleService`` on the daily-cycle graph compiled with
+the SQLite checkpointer (``<state_dir>/checkpoints.db``).
+
+Used by ``quorum cycle run|replay``, ``quorum simulate`` and ``quorum demo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConfigurationError
+from core.ports import Broker, MarketData, Store
+from core.risk import TradingState
+
+if TYPE_CHECKING:
+    from agents.base import AgentSpec
+    from config.settings import Settings
+    from workflows.service import CycleService
+    from workflows.simulate import SimulationResult
+
+DATA_SUBDIR = "us_daily"
+
+
+def with_overrides(
+    settings: Settings, *, broker: str | None = None, llm: str | None = None
+) -> Settings:
+    """Settings with the CLI's ``--broker`` / ``--llm`` applied (frozen: a new copy)."""
+    update: dict[str, Any] = {}
+    if broker is not None:
+        update["broker"] = settings.broker.model_copy(update={"kind": broker})
+    if llm is not None:
+        provider = "replay" if llm.startswith("replay") else llm
+        if provider in ("offline", "anthropic", "replay"):
+            update["llm"] = settings.llm.model_copy(update={"provider": provider})
+    return settings.model_copy(update=update) if update else settings
+
+
+def load_market(settings: Settings, universe_file: str | Path | None = None) -> MarketData:
+    from adapters.marketdata.files import FileMarketData
+    from config.universe import load_universe
+
+    instruments = load_universe(universe_file) if universe_file else None
+    return FileMarketData(settings.data_dir / DATA_SUBDIR, instruments)
+
+
+def resolve_universe(
+    settings: Settings, market: MarketData, universe_file: str | Path | None = None
+) -> list[str]:
+    """The symbols to trade: the ``--universe`` file, else the settings' list; each must
+    have bars."""
+    if universe_file:
+        from config.universe import load_universe
+
+        symbols = [i.symbol for i in load_universe(universe_file)]
+    else:
+        symbols = list(settings.universe.symbols)
+    available = set(market.symbols())
+    missing = [s for s in symbols if s not in available]
+    if missing:
+        raise ConfigurationError(
+            f"no bars for {', '.join(missing)} in the market data;"
+            f" have {', '.join(sorted(available))}"
+        )
+    if not symbols:
+        raise ConfigurationError("the universe is empty")
+    return symbols
+
+
+def load_registry() -> Mapping[str, AgentSpec]:
+    try:
+        from agents.registry import REGISTRY
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(f"the agent registry is not available: {exc}") from exc
+    return REGISTRY
+
+
+@asynccontextmanager
+async def cycle_service(
+    settings: Settings,
+    *,
+    llm: str | None = None,
+    universe_file: str | Path | None = None,
+    state_dir: Path | None = None,
+    store: Store | None = None,
+    market: MarketData | None = None,
+    broker: Broker | None = None,
+    registry: Mapping[str, AgentSpec] | None = None,
+    trading_state: TradingState = TradingState.ACTIVE,
+    meta: dict[str, Any] | None = None,
+    reports_dir: Path | None = None,
+) -> AsyncIterator[CycleService]:
+    """A ready ``CycleService``; the broker is connected and the checkpointer open until
+    the block exits. Every argument left out comes from ``settings``."""
+    from adapters.brokers.factory import make_broker
+    from adapters.llm.factory import make_reasoner
+    from workflows.checkpointer import sqlite_checkpointer
+    from workflows.daily_cycle import build_daily_cycle
+    from workflows.service import CycleService
+    from workflows.state import CycleConfig
+
+    state_dir = state_dir or settings.state_dir
+    async with AsyncExitStack() as stack:
+        if store is None:
+            from adapters.cli.common import open_store
+
+            store = open_store(settings)
+            stack.callback(store.close)
+        market = market or load_market(settings, universe_file)
+        symbols = resolve_universe(settings, market, universe_file)
+        reasoner = make_reasoner(llm, settings, store)
+        if broker is None:
+            broker = make_broker(settings, store)
+            await broker.connect()
+            stack.push_async_callback(broker.disconnect)
+        saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
+        app = build_daily_cycle().compile(checkpointer=saver)
+        yield CycleService(
+            app=app,
+            store=store,
+            market=market,
+            registry=registry if registry is not None else load_registry(),
+            universe=symbols,
+            reports_dir=reports_dir or state_dir / "reports",
+            broker=broker,
+            reasoner=reasoner,
+            limits=settings.risk,
+            config=CycleConfig(debate_rounds=settings.llm.debate_rounds),
+            restricted=frozenset(settings.universe.restricted),
+            trading_state=trading_state,
+            meta={
+                "llm": llm or settings.llm.provider,
+                "broker": settings.broker.kind,
+                "universe_file": str(universe_file) if universe_file else None,
+                **(meta or {}),
+            },
+        )
+
+
+async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict[str, Any]:
+    """Re-run a past cycle from its recorded inputs and the LLM response cache, in a copy
+    of the store under ``workdir`` (the real account and journal are not touched), and
+    compare its order intents with the original ones."""
+    import sqlite3
+
+    from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
+    from adapters.storage.sqlite import SqliteStore
+    from core.portfolio import Portfolio
+    from workflows.service import CYCLES, LAST_BAR_KEY
+    from workflows.summary import intents_of
+
+    if settings.storage.kind != "sqlite":
+        raise ConfigurationError("cycle replay needs the SQLite store")
+    source_path = settings.sqlite_file
+    if not source_path.exists():
+        raise ConfigurationError(f"no store at {source_path}")
+    source = SqliteStore(source_path)
+    try:
+        doc = source.get_document(CYCLES, cycle_id)
+        original = intents_of(source.messages_by_cycle(cycle_id))
+    finally:
+        source.close()
+    if doc is None:
+        raise ConfigurationError(f"no recorded cycle {cycle_id!r} in {source_path}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy_path = workdir / "replay.db"
+    copy_path.unlink(missing_ok=True)
+    with sqlite3.connect(str(source_path)) as src, sqlite3.connect(str(copy_path)) as dst:
+        src.backup(dst)
+    store = SqliteStore(copy_path)
+    try:
+        start = doc.get("start_portfolio")
+        portfolio = (
+            Portfolio.model_validate(start)
+            if start
+            else Portfolio.open(settings.broker.starting_cash)
+        )
+        store.save_snapshot(portfolio, "replay")
+        store.kv_set(LAST_BAR_KEY, doc["as_of"], actor="replay")  # bars already fed
+        broker = PaperBroker(store, PaperBrokerConfig(label="replay", starting_cash=portfolio.cash))
+        await broker.connect()
+        llm = doc.get("llm") or "offline"
+        replay_llm = "offline" if llm == "offline" else "cache"
+        replay_id = f"{cycle_id}.replay"
+        async with cycle_service(
+            settings,
+            llm=replay_llm,
+            universe_file=doc.get("universe_file"),
+            state_dir=workdir,
+            store=store,
+            broker=broker,
+        ) as service:
+            service.universe = list(doc["universe"])
+            summary = await service.run(date.fromisoformat(doc["as_of"]), cycle_id=replay_id)
+        replayed = intents_of(store.messages_by_cycle(replay_id))
+        await broker.disconnect()
+    finally:
+        store.close()
+    return {
+        "cycle_id": cycle_id,
+        "replay_cycle_id": replay_id,
+        "date": doc["as_of"],
+        "llm": replay_llm,
+        "same_orders": original == replayed,
+        "original": original,
+        "replayed": replayed,
+        "summary": summary,
+    }
+
+
+async def run_simulation(
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    llm: str | None = None,
+    universe_file: str | Path | None = None,
+    name: str | None = None,
+    fresh: bool = False,
+    on_day: Callable[[dict[str, Any]], None] | None = None,
+    market: MarketData | None = None,
+) -> SimulationResult:
+    """``quorum simulate``: the full graph once per session, on a paper account of its own
+    (``<state_dir>/simulations/<name>/``), so the real paper account is never touched.
+    Re-running the same name resumes it (finished days are read back); ``fresh`` starts
+    over."""
+    import shutil
+
+    from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
+    from adapters.storage.sqlite import SqliteStore
+    from workflows.simulate import simulate
+
+    name = name or f"{start.isoformat()}_{end.isoformat()}"
+    sim_dir = settings.state_dir / "simulations" / name
+    if fresh and sim_dir.exists():
+        shutil.rmtree(sim_dir)
+    store = SqliteStore(sim_dir / "quorum.db")
+    broker = PaperBroker(store, PaperBrokerConfig(starting_cash=settings.broker.starting_cash))
+    try:
+        await broker.connect()
+        async with cycle_service(
+            settings,
+            llm=llm,
+            universe_file=universe_file,
+            state_dir=sim_dir,
+            store=store,
+            market=market,
+            broker=broker,
+            reports_dir=settings.state_dir / "reports",
+            meta={"simulation": name},
+        ) as service:
+            return await simulate(
+                service, name, start, end, settings.broker.starting_cash, on_day=on_day
+            )
+    finally:
+        await broker.disconnect()
+        store.close()
