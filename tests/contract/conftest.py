@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
-from core.ports import Broker
+from core.ports import Broker, Store
 
 
 class BrokerHarness(Protocol):
@@ -52,7 +52,7 @@ class PaperHarness:
         await harness.broker.connect()
         return harness
 
-    def _open_store(self):  # type: ignore[no-untyped-def]
+    def _open_store(self) -> Store:
         from adapters.storage.sqlite import SqliteStore
 
         return SqliteStore(self._db_path)
@@ -88,11 +88,42 @@ class PaperHarness:
         self._store.close()
 
 
+class PaperMongoHarness(PaperHarness):
+    """The same paper broker on the MongoDB store (mongomock): state lives in the Store
+    port, whichever backend holds it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        super().__init__(Path("not-used-by-mongo"))
+
+    @classmethod
+    async def start(cls, directory: Path) -> PaperHarness:
+        import mongomock
+
+        harness = cls(mongomock.MongoClient())
+        await harness.broker.connect()
+        return harness
+
+    def _open_store(self) -> Store:
+        from adapters.storage.mongo import MongoStore
+
+        return MongoStore(self._client, "contract")
+
+
 HarnessFactory = Callable[[Path], Awaitable[BrokerHarness]]
+
+
+async def _ibkr_sim_harness(directory: Path) -> BrokerHarness:
+    """IBKRBroker + the real ib_async client against the TWS simulator (loopback)."""
+    from tests.integration.conftest import IbkrSimHarness
+
+    return await IbkrSimHarness.start(directory)
+
 
 # Order = parametrisation order. One entry per implementation.
 HARNESSES: dict[str, HarnessFactory] = {
     "paper": PaperHarness.start,
+    "paper_mongo": PaperMongoHarness.start,
 }
 
 
