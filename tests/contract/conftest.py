@@ -124,6 +124,7 @@ async def _ibkr_sim_harness(directory: Path) -> BrokerHarness:
 HARNESSES: dict[str, HarnessFactory] = {
     "paper": PaperHarness.start,
     "paper_mongo": PaperMongoHarness.start,
+    "ibkr_sim": _ibkr_sim_harness,
 }
 
 

@@ -69,3 +69,45 @@ async def broker(sim: TwsSimulator, store: SqliteStore) -> AsyncIterator[IBKRBro
         yield ibkr
     finally:
         await ibkr.disconnect()
+
+
+class IbkrSimHarness:
+    """Contract-suite harness: IBKRBroker + real ib_async against the simulator.
+
+    Orders wait for ``market()`` (``fill_on_arrival=False``), as the suite expects; after
+    moving the market the harness makes one round trip to TWS so every status, fill and
+    account update the move caused has been processed."""
+
+    def __init__(self, sim: TwsSimulator, db_path: Path) -> None:
+        self.sim = sim
+        self._db_path = db_path
+        self._store = SqliteStore(db_path)
+        self.broker = IBKRBroker(sim_config(sim.port), self._store)
+
+    @classmethod
+    async def start(cls, directory: Path) -> IbkrSimHarness:
+        sim = TwsSimulator(account=SIM_ACCOUNT, starting_cash=100_000.0, fill_on_arrival=False)
+        await sim.start()
+        harness = cls(sim, directory / "ibkr.db")
+        await harness.broker.connect()
+        return harness
+
+    async def market(self, symbol: str, price: float, volume: int) -> None:
+        self.sim.set_price(symbol, price, volume)
+        await self.broker.sync()
+
+    async def restart(self) -> IBKRBroker:
+        old = self.broker
+        old._closing = True  # the process "dies": no flush, no reconnect, socket gone
+        old.client.disconnect()
+        await wait_until(lambda: 7 not in self.sim.connected_client_ids())
+        self._store.close()
+        self._store = SqliteStore(self._db_path)
+        self.broker = IBKRBroker(sim_config(self.sim.port), self._store)
+        await self.broker.connect()
+        return self.broker
+
+    async def close(self) -> None:
+        await self.broker.disconnect()
+        self._store.close()
+        await self.sim.stop()
