@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from adapters.brokers import bracket_child_ref, bracket_legs, is_reserved_ref
 from adapters.brokers.paper.config import PaperBrokerConfig
 from adapters.brokers.paper.matching import (
     Bar,
     Quote,
+    as_utc,
     bar_fill_price,
+    check_bar,
     incremental_commission,
     quote_fill_price,
     volume_cap,
@@ -35,6 +37,7 @@ from core.orders import (
     OrderEvent,
     OrderIntent,
     OrderSide,
+    TimeInForce,
     utcnow,
 )
 from core.portfolio import Portfolio, Position, apply_fill
@@ -161,6 +164,22 @@ class PaperBroker:
                 self._settle_bracket(order_id)
             return cancelled
 
+    async def expire_day_orders(self) -> list[Order]:
+        """The trading day ended: cancel every open DAY order, as a broker does at the close.
+        GTC orders stay, bracket children included (they are GTC); a partly filled bracket
+        parent's children keep protecting what it filled."""
+        self._live_state()
+        async with self._lock:
+            state = self._live_state()
+            expired: list[Order] = []
+            for order_id in list(state.open_ids):
+                order = state.orders[order_id]
+                if order.intent.tif is TimeInForce.DAY and order.status in CANCELLABLE:
+                    expired.append(self._record(order, OrderEvent.CANCEL, "DAY order expired"))
+                    if order_id in state.legs:
+                        self._settle_bracket(order_id)
+            return expired
+
     # -- market data ---------------------------------------------------------------------
     async def on_bar(
         self,
@@ -174,8 +193,8 @@ class PaperBroker:
     ) -> list[Fill]:
         """Fill the symbol's resting orders against one new bar, then mark it at the close."""
         bar = Bar(open=open, high=high, low=low, close=close, volume=volume)
-        _check_bar(symbol, bar)
-        when = _aware(ts)
+        check_bar(symbol, bar)
+        when = as_utc(ts)
         slippage = self._config.slippage
         self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
@@ -193,7 +212,7 @@ class PaperBroker:
         if not 0 < bid <= ask:
             raise DataValidationError(f"{symbol}: quote needs 0 < bid <= ask, got {bid} / {ask}")
         quote = Quote(bid=bid, ask=ask)
-        when = _aware(ts)
+        when = as_utc(ts)
         slippage = self._config.slippage
         self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
@@ -379,18 +398,3 @@ class PaperBroker:
             self._events.get_nowait()
             self.dropped_events += 1
         self._events.put_nowait(event)
-
-
-def _check_bar(symbol: str, bar: Bar) -> None:
-    prices = (bar.open, bar.high, bar.low, bar.close)
-    if min(prices) <= 0 or bar.volume < 0:
-        raise DataValidationError(f"{symbol}: bar prices must be > 0 and volume >= 0: {bar}")
-    if bar.high < max(bar.open, bar.close) or bar.low > min(bar.open, bar.close):
-        raise DataValidationError(f"{symbol}: bar high/low do not bracket open/close: {bar}")
-
-
-def _aware(ts: datetime | None) -> datetime:
-    """Bar times are UTC; a naive one is read as UTC so stored times compare correctly."""
-    if ts is None:
-        return utcnow()
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from core.orders import Order, OrderSide, OrderStatus, OrderType
+from core.errors import DataValidationError
+from core.orders import Order, OrderSide, OrderStatus, OrderType, utcnow
 from tools.costs import CommissionModel, SlippageModel, commission, fill_price
 
 
@@ -119,3 +121,19 @@ def _price(value: float | None) -> float:
     if value is None:  # OrderIntent's validator guarantees the price for its type
         raise ValueError("order is missing the price its type needs")
     return value
+
+
+def check_bar(symbol: str, bar: Bar) -> None:
+    prices = (bar.open, bar.high, bar.low, bar.close)
+    finite = all(math.isfinite(p) and p > 0 for p in prices)
+    if not finite or not (math.isfinite(bar.volume) and bar.volume >= 0):
+        raise DataValidationError(f"{symbol}: bar prices must be > 0 and volume >= 0: {bar}")
+    if bar.high < max(bar.open, bar.close) or bar.low > min(bar.open, bar.close):
+        raise DataValidationError(f"{symbol}: bar high/low do not bracket open/close: {bar}")
+
+
+def as_utc(ts: datetime | None) -> datetime:
+    """Bar times are UTC; a naive one is read as UTC so stored times compare correctly."""
+    if ts is None:
+        return utcnow()
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
 from adapters.storage.sqlite import SqliteStore
 from core.errors import ConfigurationError, DataValidationError, OrderError, TemporaryError
 from core.instruments import Instrument
-from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
+from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType, TimeInForce
 from core.ports import Broker, BrokerEvent, BrokerEventType
 from tools.costs import CommissionModel, SlippageModel
 
@@ -312,6 +312,8 @@ async def test_qualify_remembers_currency_for_commissions(store: SqliteStore) ->
         (100, 101, 99, 100, -1),
         (0, 101, 0, 100, 10),
         (100, 101, 100.5, 100, 1),
+        (100, float("nan"), 99, 100, 1),
+        (100, 101, 99, 100, float("nan")),
     ],
 )
 async def test_on_bar_when_bar_inconsistent_then_data_validation_error(
@@ -359,3 +361,28 @@ async def test_executions_since_filters_by_fill_time(broker: PaperBroker) -> Non
     await broker.on_bar("AAPL", 101, 101, 101, 101, 1e6, ts=t2)
     assert [f.client_ref for f in await broker.executions()] == ["r1", "r2", "r3"]
     assert [f.client_ref for f in await broker.executions(since=t2)] == ["r3"]
+
+
+async def test_expire_day_orders_cancels_day_orders_and_keeps_gtc(broker: PaperBroker) -> None:
+    day = await broker.place(buy(order_type=OrderType.LIMIT, limit_price=90.0), "day")
+    gtc = await broker.place(
+        buy(order_type=OrderType.LIMIT, limit_price=90.0, tif=TimeInForce.GTC), "gtc"
+    )
+    expired = await broker.expire_day_orders()
+    assert [(o.order_id, o.status, o.reason) for o in expired] == [
+        (day.order_id, OrderStatus.CANCELLED, "DAY order expired")
+    ]
+    assert [o.order_id for o in await broker.open_orders()] == [gtc.order_id]
+
+
+async def test_expire_day_orders_when_bracket_parent_partly_filled_then_children_stay(
+    store: SqliteStore,
+) -> None:
+    broker = await _broker(store, EXACT.model_copy(update={"max_volume_share": 0.5}))
+    await broker.place(buy(qty=100, stop_loss=90.0, take_profit=120.0), "b1")
+    await flat_bar(broker, 100.0, volume=50)  # 25 filled
+    await broker.expire_day_orders()
+    assert sorted(o.client_ref for o in await broker.open_orders()) == ["b1#sl", "b1#tp"]
+    (exit_fill,) = await flat_bar(broker, 121.0)
+    assert (exit_fill.client_ref, exit_fill.quantity) == ("b1#tp", 25)
+    assert await broker.open_orders() == []
