@@ -15,8 +15,9 @@ fresh directory and returns an object with this shape:
   ``broker`` and return it;
 - ``async close()``: release everything.
 
-Conventions every harness shares: account currency USD, starting cash at least 100,000,
-no slippage (a market order fills at ``price``), commissions whatever the broker charges.
+Conventions every harness shares: each test starts from an empty account (no orders,
+fills or positions), account currency USD, starting cash at least 100,000, no slippage (a
+market order fills at ``price``), commissions whatever the broker charges.
 """
 
 from __future__ import annotations
