@@ -56,6 +56,8 @@ class RedisStreamBus:
         self._owns_client = owns_client
         self._reclaim = client.register_script(scripts.RECLAIM)
         self._fail = client.register_script(scripts.FAIL)
+        self._publish_many = client.register_script(scripts.PUBLISH_MANY)
+        self._read = client.register_script(scripts.READ_NEW)
         self._groups: set[tuple[str, str]] = set()
         self._next_reclaim: dict[tuple[str, str], float] = {}
         self._mutex = threading.Lock()
@@ -92,19 +94,15 @@ class RedisStreamBus:
         return _s(entry_id)
 
     def publish_many(self, topic: str, messages: list[Envelope]) -> list[str]:
-        """One round trip for a batch (pipelined XADDs)."""
-        pipe = self._r.pipeline(transaction=False)
-        for message in messages:
-            pipe.xadd(
-                self._key(topic),
-                {"env": message.model_dump_json()},
-                maxlen=self.policy.maxlen,
-                approximate=True,
-            )
+        """A whole batch in one round trip and one command (a server-side XADD loop)."""
+        if not messages:
+            return []
+        args = [self.policy.maxlen, *(m.model_dump_json() for m in messages)]
         try:
-            return [_s(i) for i in pipe.execute()]
+            ids = self._publish_many(keys=[self._key(topic)], args=args)
         except redis.ConnectionError as exc:
             raise TemporaryError(f"redis bus unreachable publishing to {topic}: {exc}") from exc
+        return [_s(i) for i in ids]
 
     def consume(
         self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
@@ -193,7 +191,9 @@ class RedisStreamBus:
         )
         out: list[Delivery] = []
         for entry_id, times, raw in claimed:
-            delivery = self._decode(topic, group, _s(entry_id), raw, int(times))
+            delivery = self._decode(
+                topic, group, _s(entry_id), _fields(raw).get("env", b""), int(times)
+            )
             if delivery is not None:
                 out.append(delivery)
         return out
@@ -202,39 +202,55 @@ class RedisStreamBus:
         self, topic: str, group: str, consumer: str, count: int, block_ms: int, got: list[Delivery]
     ) -> list[Delivery]:
         block = block_ms if block_ms > 0 and not got else None  # Redis BLOCK 0 = forever
-        key = self._key(topic)
         try:
-            resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+            return self._read_once(topic, group, consumer, count, block)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self._ensure_group(topic, group, force=True)  # stream deleted since (FLUSHDB)
-            resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+            return self._read_once(topic, group, consumer, count, block)
+
+    def _read_once(
+        self, topic: str, group: str, consumer: str, count: int, block: int | None
+    ) -> list[Delivery]:
+        key = self._key(topic)
         out: list[Delivery] = []
+        if block is None:
+            # Non-blocking: the READ_NEW script returns a flat list, cheap to parse.
+            flat = self._read(keys=[key], args=[group, consumer, count])
+            for i in range(0, len(flat), 2):
+                delivery = self._decode(topic, group, _s(flat[i]), flat[i + 1], 1)
+                if delivery is not None:
+                    out.append(delivery)
+            return out
+        # Blocking (a script cannot block): returns at once if messages are waiting.
+        resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
         for _key, entries in resp or []:
             for entry_id, raw in entries:
-                delivery = self._decode(topic, group, _s(entry_id), raw, 1)
+                delivery = self._decode(topic, group, _s(entry_id), _fields(raw).get("env", b""), 1)
                 if delivery is not None:
                     out.append(delivery)
         return out
 
     def _decode(
-        self, topic: str, group: str, entry_id: str, raw: Any, attempts: int
+        self, topic: str, group: str, entry_id: str, env: bytes, attempts: int
     ) -> Delivery | None:
-        fields = _fields(raw)
         try:
-            message = Envelope.model_validate_json(fields.get("env", b""))
+            message = Envelope.model_validate_json(env)
         except ValidationError as exc:
-            self._dead_letter_undecodable(topic, group, entry_id, fields, attempts, exc)
+            self._dead_letter_undecodable(topic, group, entry_id, env, attempts, exc)
             return None
-        return Delivery(delivery_id=entry_id, topic=topic, message=message, attempts=attempts)
+        # The envelope was just validated; skip re-validating the wrapper.
+        return Delivery.model_construct(
+            delivery_id=entry_id, topic=topic, message=message, attempts=attempts, error=None
+        )
 
     def _dead_letter_undecodable(
         self,
         topic: str,
         group: str,
         entry_id: str,
-        fields: dict[str, bytes],
+        env: bytes,
         attempts: int,
         exc: ValidationError,
     ) -> None:
@@ -243,7 +259,7 @@ class RedisStreamBus:
         pipe.xadd(
             self._key(topics.dead_letter(topic)),
             {
-                "env": fields.get("env", b""),
+                "env": env,
                 "topic": topic,
                 "group": group,
                 "attempts": attempts,
