@@ -111,3 +111,35 @@ class IbkrSimHarness:
         await self.broker.disconnect()
         self._store.close()
         await self.sim.stop()
+
+
+_SIM_TO_LOCAL = {"Filled": "filled", "Cancelled": "cancelled", "ApiCancelled": "cancelled"}
+
+
+async def assert_in_sync(broker: IBKRBroker, sim: TwsSimulator) -> None:
+    """Local state equals the simulator's, and no orderRef reached it more than once."""
+    await broker.sync()
+    for sim_order in sim.book.orders.values():
+        ref = sim_order.order_ref
+        assert sim.orders_placed(ref) == 1, f"{ref} sent {sim.orders_placed(ref)} times"
+        local = broker.store.order_by_client_ref(ref)
+        assert local is not None, f"{ref} unknown locally"
+        assert local.filled_quantity == sim_order.filled, ref
+        if sim_order.completed_status.startswith("Rejected"):
+            expected = "rejected"
+        elif sim_order.status in _SIM_TO_LOCAL:
+            expected = _SIM_TO_LOCAL[sim_order.status]
+        else:
+            expected = "partially_filled" if sim_order.filled else "submitted"
+        assert local.status.value == expected, (
+            f"{ref}: local {local.status}, sim {sim_order.status}"
+        )
+    local_fills = {f.fill_id for f in broker.store.fills()}
+    assert local_fills == {e.exec_id for e in sim.book.executions}
+    local_positions = {p.symbol: p.quantity for p in await broker.positions()}
+    sim_positions = {
+        listing.symbol: h.quantity
+        for con_id, h in sim.book.holdings.items()
+        if h.quantity and (listing := sim.book.catalog.by_con_id(con_id)) is not None
+    }
+    assert local_positions == sim_positions

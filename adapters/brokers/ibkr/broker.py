@@ -43,7 +43,7 @@ from adapters.brokers.ibkr.translate import (
 )
 from core.errors import ConfigurationError, OrderError, TemporaryError
 from core.instruments import Instrument
-from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderType
+from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderStatus, OrderType
 from core.portfolio import Position
 from core.ports import AccountSummary, BrokerEvent, BrokerEventType, Store
 
@@ -126,7 +126,7 @@ class IBKRBroker:
 
     async def reconcile(self) -> list[BrokerEvent]:
         """Re-read TWS (open, completed orders, executions) and settle local state."""
-        await self.pacer.message(3)
+        await self.pacer.message(4)
         await self.client.refresh(self.config.request_timeout_s)
         self.tracker.flush()
         return reconcile(
@@ -397,6 +397,9 @@ class IBKRBroker:
             await asyncio.sleep(self._backoff(attempt, c.pacing_backoff_s, 30.0))
         order = self.tracker.order(ref)
         assert order is not None
+        if order.status is OrderStatus.REJECTED:  # its bracket legs die with it
+            for leg_ref, _ in self._bracket_legs(intent, ref):
+                self.tracker.apply(leg_ref, OrderEvent.REJECT, reason=f"parent {ref} rejected")
         return order
 
     async def cancel(self, order_id: str) -> Order:

@@ -314,9 +314,10 @@ class IbClient:
         return False
 
     async def refresh(self, timeout: float) -> None:
-        """Re-read every open order (all clients), completed order and execution."""
+        """Re-read every open order (all clients), completed order, position and execution."""
         await asyncio.wait_for(self.ib.reqAllOpenOrdersAsync(), timeout)
         await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), timeout)
+        await asyncio.wait_for(self.ib.reqPositionsAsync(), timeout)
         await asyncio.wait_for(self.ib.reqExecutionsAsync(ExecutionFilter()), timeout)
 
     # ---- views ---------------------------------------------------------------------

@@ -107,8 +107,8 @@ class OrderTracker:
             future = self._acks.pop(view.order_id, None)
             if future is not None and not future.done():
                 future.set_result(view)
-        if kind is IbErrorClass.PACING or kind is IbErrorClass.CANNOT_CANCEL:
-            return  # place() retries pacing; a refused cancel changes nothing
+        if kind in (IbErrorClass.PACING, IbErrorClass.CANNOT_CANCEL, IbErrorClass.ORPHANED_LEG):
+            return  # place() retries pacing and settles legs; a refused cancel changes nothing
         self.settle_status(view)
 
     def settle_status(self, view: TradeView) -> Order | None:

@@ -16,6 +16,7 @@ class IbErrorClass(StrEnum):
     PACING = "pacing"
     CLIENT_ID_IN_USE = "client_id_in_use"
     NO_CONTRACT = "no_contract"
+    ORPHANED_LEG = "orphaned_leg"  # a bracket leg whose parent TWS does not have
     INFO = "info"
     OTHER = "other"
 
@@ -34,6 +35,7 @@ ERROR_CLASSES: dict[int, IbErrorClass] = {
     100: IbErrorClass.PACING,
     326: IbErrorClass.CLIENT_ID_IN_USE,
     200: IbErrorClass.NO_CONTRACT,
+    135: IbErrorClass.ORPHANED_LEG,
 }
 
 

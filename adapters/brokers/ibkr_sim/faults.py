@@ -35,6 +35,7 @@ class Faults:
     status_delays: list[float] = field(default_factory=list)
     pacing: dict[str, int] = field(default_factory=dict)  # request kind -> count
     client_id_collisions: int = 0
+    lost_updates: int = 0
     _connectivity: Callable[[float, int], Awaitable[None]] | None = None
 
     def reject_next_order(self, code: int = 201, text: str | None = None) -> None:
@@ -66,6 +67,11 @@ class Faults:
             raise ValueError("request must be 'order' or 'contract'")
         self.pacing[request] = self.pacing.get(request, 0) + times
 
+    def lose_order_updates(self, times: int = 1) -> None:
+        """Nothing about the next ``times`` orders is pushed to the client after placing
+        (statuses and executions are lost on the wire); requests still answer truthfully."""
+        self.lost_updates += times
+
     def client_id_in_use(self, times: int = 1) -> None:
         """The next ``times`` API handshakes are refused with 326, as if the id were taken."""
         self.client_id_collisions += times
@@ -91,6 +97,12 @@ class Faults:
     def take_duplicate(self) -> bool:
         if self.duplicate_execs:
             self.duplicate_execs -= 1
+            return True
+        return False
+
+    def take_lost_updates(self) -> bool:
+        if self.lost_updates:
+            self.lost_updates -= 1
             return True
         return False
 

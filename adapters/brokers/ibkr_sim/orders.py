@@ -82,6 +82,8 @@ def place_order(sim: TwsSimulator, s: Session, f: list[str]) -> None:
         s.close()  # the link dies before TWS could acknowledge anything
         sim._deliver(book.add_order(order))
         return
+    if faults.take_lost_updates():
+        sim.silenced.add(order.perm_id)
     chunks = faults.take("partial")
     delay = faults.take("delay")
     events = book.add_order(order, chunks)  # type: ignore[arg-type]

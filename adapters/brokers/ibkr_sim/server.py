@@ -63,13 +63,15 @@ class Session:
     # ---- plumbing ------------------------------------------------------------------
     def send(self, fields: list[object], delay: float = 0.0) -> None:
         if not self.closed:
-            self._outbox.put_nowait((delay, frame(fields)))
+            due = asyncio.get_running_loop().time() + delay
+            self._outbox.put_nowait((due, frame(fields)))
 
     async def _write_loop(self) -> None:
         while True:
-            delay, data = await self._outbox.get()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            due, data = await self._outbox.get()
+            wait = due - asyncio.get_running_loop().time()
+            if wait > 0:  # a delayed message holds back the ones behind it, as on a wire
+                await asyncio.sleep(wait)
             if self.closed:
                 return
             self.writer.write(data)
@@ -146,6 +148,8 @@ class TwsSimulator:
         self.sessions: set[Session] = set()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.api_sessions = 0  # successful API handshakes, reconnections included
+        self.silenced: set[int] = set()  # perm ids whose updates are lost on the wire
         self._connectivity_lost = False
         self._queued_while_lost: list[tuple[Session, list[str]]] = []
         self.handlers: dict[int, Callable[[Session, list[str]], None]] = {
@@ -234,6 +238,8 @@ class TwsSimulator:
     def _deliver(self, events: Iterable[BookEvent], delay: float = 0.0) -> None:
         for event in events:
             order = event.order
+            if order.perm_id in self.silenced:
+                continue
             owners = [s for s in self.sessions if s.ready and s.client_id == order.client_id]
             if event.kind == "order":
                 for s in owners:
@@ -270,6 +276,7 @@ class TwsSimulator:
             return
         s.client_id = client_id
         s.ready = True
+        self.api_sessions += 1
         s.send(msg.managed_accounts(self.account))
         s.send(msg.next_valid_id(self._next_id_for(client_id)))
         for code, text in FARM_OK:
