@@ -1,23 +1,58 @@
-"""Technical indicators as Numba kernels with TA-Lib's names, parameters and arithmetic."""
+"""Technical indicators as Numba kernels with TA-Lib's names, parameters and arithmetic.
+
+Every indicator is a ``@njit(cache=True)`` kernel on float64 NumPy arrays
+(``<name>_kernel`` in its module, callable from other kernels) behind a thin Python
+function with TA-Lib's name, parameter names, defaults and output order (``sma``,
+``bbands``...), which validates its arguments and raises ``ValueError`` on bad input.
+Outputs have the input's length; the first ``lookback`` bars are NaN exactly as in TA-Lib
+(TA-Lib's Python wrapper with its default settings: no unstable period, default
+compatibility). ``tests/unit/tools/test_indicators*.py`` hold them to TA-Lib within
+1e-9 · max(1, |value|). ``donchian`` and ``keltner`` are not in TA-Lib; their conventions
+are in their docstrings.
+
+NaN inside the input
+--------------------
+A bar where any input is NaN splits the series: the output is NaN at that bar, and the
+indicator restarts after it with a fresh warm-up, as if the series began there. In other
+words each NaN-free run is computed exactly as TA-Lib computes that run alone, and leading
+NaNs are skipped exactly as TA-Lib's Python wrapper skips them. (An all-NaN input gives
+an all-NaN output.) TA-Lib itself is not consistent here — its C loops let an interior
+NaN poison running sums forever (SMA, EMA, BBANDS, ATR), turn RSI into 0.0 for every
+later bar, or silently drop the bar after the NaN from MAX/MIN — so a missing bar would
+turn into a permanent or misleading signal; the restart rule keeps a gap local.
+"""
 
 from tools.indicators.channels import donchian, keltner
-from tools.indicators.momentum import macd, rsi
+from tools.indicators.directional import adx, minus_di, plus_di
+from tools.indicators.momentum import macd, mom, roc, rsi
 from tools.indicators.moving_averages import dema, ema, kama, sma, tema, wma
+from tools.indicators.oscillators import cci, stoch, willr
 from tools.indicators.volatility import atr, bbands, natr, trange
+from tools.indicators.volume import mfi, obv
 
 __all__ = [
+    "adx",
     "atr",
     "bbands",
+    "cci",
     "dema",
     "donchian",
     "ema",
     "kama",
     "keltner",
     "macd",
+    "mfi",
+    "minus_di",
+    "mom",
     "natr",
+    "obv",
+    "plus_di",
+    "roc",
     "rsi",
     "sma",
+    "stoch",
     "tema",
     "trange",
+    "willr",
     "wma",
 ]

@@ -1,9 +1,9 @@
-"""Shared pieces of the indicator kernels: TA-Lib's start rule, zero tests and validation.
+"""Shared pieces of the indicator kernels: NaN runs, TA-Lib's zero tests, validation.
 
-TA-Lib's Python wrapper skips leading NaNs: it finds the first bar where *every* input is
-not NaN (``check_begidx``; the last bar if there is none) and runs the C function from
-there, so the warm-up NaNs end at ``begin + lookback``. The ``first_valid*`` kernels
-reproduce that rule. The validation helpers run in plain Python, before a kernel is called.
+NaN rule (see the package docstring): every kernel splits its inputs into runs of bars
+where no input is NaN (``segment1`` .. ``segment4``) and computes each run as TA-Lib
+would compute that run alone; gaps and each run's warm-up are NaN (``fill_nan``). The
+validation helpers run in plain Python, before a kernel is called.
 """
 
 from __future__ import annotations
@@ -43,51 +43,74 @@ def is_zero(value: float) -> bool:
 
 
 @kernel
-def first_valid1(a: FloatArray) -> int:
-    """First index where ``a`` is not NaN; the last index when there is none (TA-Lib rule)."""
-    n: int = len(a)
-    for i in range(n):
-        if not np.isnan(a[i]):
-            return i
-    return n - 1
+def is_zero_scaled(value: float, scale: float) -> bool:
+    """TA-Lib's ``TA_IS_ZERO_SCALED``: ``|value| <= 1e-14 · scale`` (a relative dead-zone)."""
+    return abs(value) <= TA_EPSILON * scale
 
 
 @kernel
-def first_valid2(a: FloatArray, b: FloatArray) -> int:
-    """First index where neither input is NaN; the last index when there is none."""
+def segment1(a: FloatArray, start: int) -> tuple[int, int]:
+    """Next NaN-free run ``[begin, end)`` at or after ``start``; ``(n, n)`` when none is left."""
     n: int = len(a)
-    for i in range(n):
-        if not (np.isnan(a[i]) or np.isnan(b[i])):
-            return i
-    return n - 1
+    begin = start
+    while begin < n and np.isnan(a[begin]):
+        begin += 1
+    end = begin
+    while end < n and not np.isnan(a[end]):
+        end += 1
+    return begin, end
 
 
 @kernel
-def first_valid3(a: FloatArray, b: FloatArray, c: FloatArray) -> int:
-    """First index where no input is NaN; the last index when there is none."""
+def segment2(a: FloatArray, b: FloatArray, start: int) -> tuple[int, int]:
+    """Next run where neither input is NaN; ``(n, n)`` when none is left."""
     n: int = len(a)
-    for i in range(n):
-        if not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i])):
-            return i
-    return n - 1
+    begin = start
+    while begin < n and (np.isnan(a[begin]) or np.isnan(b[begin])):
+        begin += 1
+    end = begin
+    while end < n and not (np.isnan(a[end]) or np.isnan(b[end])):
+        end += 1
+    return begin, end
 
 
 @kernel
-def first_valid4(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray) -> int:
-    """First index where no input is NaN; the last index when there is none."""
+def segment3(a: FloatArray, b: FloatArray, c: FloatArray, start: int) -> tuple[int, int]:
+    """Next run where no input is NaN; ``(n, n)`` when none is left."""
     n: int = len(a)
-    for i in range(n):
-        if not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i]) or np.isnan(d[i])):
-            return i
-    return n - 1
+    begin = start
+    while begin < n and (np.isnan(a[begin]) or np.isnan(b[begin]) or np.isnan(c[begin])):
+        begin += 1
+    end = begin
+    while end < n and not (np.isnan(a[end]) or np.isnan(b[end]) or np.isnan(c[end])):
+        end += 1
+    return begin, end
 
 
 @kernel
-def nan_output(n: int, n_nan: int) -> FloatArray:
-    """An uninitialised output of length ``n`` whose first ``n_nan`` values are NaN."""
-    out = np.empty(n, dtype=np.float64)
-    out[: min(n_nan, n)] = np.nan
-    return out
+def segment4(
+    a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, start: int
+) -> tuple[int, int]:
+    """Next run where no input is NaN; ``(n, n)`` when none is left."""
+    n: int = len(a)
+    begin = start
+    while begin < n and (
+        np.isnan(a[begin]) or np.isnan(b[begin]) or np.isnan(c[begin]) or np.isnan(d[begin])
+    ):
+        begin += 1
+    end = begin
+    while end < n and not (
+        np.isnan(a[end]) or np.isnan(b[end]) or np.isnan(c[end]) or np.isnan(d[end])
+    ):
+        end += 1
+    return begin, end
+
+
+@kernel
+def fill_nan(out: FloatArray, start: int, stop: int) -> None:
+    """NaN into ``out[start:stop]`` (gaps and warm-ups between computed runs)."""
+    for i in range(start, stop):
+        out[i] = np.nan
 
 
 def as_series(values: npt.ArrayLike, name: str) -> FloatArray:

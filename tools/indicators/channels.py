@@ -1,7 +1,7 @@
 """Price channels not in TA-Lib: Donchian and Keltner (conventions documented per function).
 
 Donchian uses TA-Lib's ``MAX``/``MIN`` window scan (so it equals ``talib.MAX(high)`` and
-``talib.MIN(low)`` bar for bar, NaN handling included); Keltner is built from this
+``talib.MIN(low)`` bar for bar); Keltner is built from this
 package's ``EMA`` and ``ATR`` kernels, so it inherits their TA-Lib conventions.
 """
 
@@ -15,9 +15,9 @@ from tools.indicators._common import (
     as_series_group,
     check_period,
     check_real,
-    first_valid2,
-    first_valid3,
-    nan_output,
+    fill_nan,
+    segment2,
+    segment3,
 )
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ema_into
@@ -119,15 +119,26 @@ def keltner_into(
 def donchian_kernel(
     high: FloatArray, low: FloatArray, timeperiod: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    begin = first_valid2(high, low)
-    n = high.shape[0]
-    n_nan = begin + timeperiod - 1
-    upper = nan_output(n, n_nan)
-    middle = nan_output(n, n_nan)
-    lower = nan_output(n, n_nan)
-    donchian_into(
-        high[begin:], low[begin:], timeperiod, upper[begin:], middle[begin:], lower[begin:]
-    )
+    n: int = len(high)
+    upper = np.empty(n, dtype=np.float64)
+    middle = np.empty(n, dtype=np.float64)
+    lower = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment2(high, low, pos)
+        donchian_into(
+            high[begin:end],
+            low[begin:end],
+            timeperiod,
+            upper[begin:end],
+            middle[begin:end],
+            lower[begin:end],
+        )
+        stop = min(begin + timeperiod - 1, end)
+        fill_nan(upper, pos, stop)
+        fill_nan(middle, pos, stop)
+        fill_nan(lower, pos, stop)
+        pos = end
     return upper, middle, lower
 
 
@@ -140,26 +151,31 @@ def keltner_kernel(
     atr_period: int,
     multiplier: float,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    begin = first_valid3(high, low, close)
-    n = high.shape[0]
-    n_nan = begin + max(timeperiod - 1, atr_period)
-    upper = nan_output(n, n_nan)
-    middle = nan_output(n, n_nan)
-    lower = nan_output(n, n_nan)
-    keltner_into(
-        high[begin:],
-        low[begin:],
-        close[begin:],
-        timeperiod,
-        atr_period,
-        multiplier,
-        upper[begin:],
-        middle[begin:],
-        lower[begin:],
-    )
-    # ema_into/atr_into wrote their own warm-ups into the shared buffers: restore the NaNs.
-    middle[: min(n_nan, n)] = np.nan
-    upper[: min(n_nan, n)] = np.nan
+    n: int = len(high)
+    upper = np.empty(n, dtype=np.float64)
+    middle = np.empty(n, dtype=np.float64)
+    lower = np.empty(n, dtype=np.float64)
+    lookback = max(timeperiod - 1, atr_period)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        keltner_into(
+            high[begin:end],
+            low[begin:end],
+            close[begin:end],
+            timeperiod,
+            atr_period,
+            multiplier,
+            upper[begin:end],
+            middle[begin:end],
+            lower[begin:end],
+        )
+        # After the core: its EMA/ATR warm-ups wrote values the bands do not report yet.
+        stop = min(begin + lookback, end)
+        fill_nan(upper, pos, stop)
+        fill_nan(middle, pos, stop)
+        fill_nan(lower, pos, stop)
+        pos = end
     return upper, middle, lower
 
 

@@ -1,17 +1,13 @@
-"""Momentum oscillators with TA-Lib's arithmetic: RSI, MACD, STOCH, WILLR, CCI, ROC, MOM.
+"""Momentum indicators with TA-Lib's arithmetic: RSI, MACD, ROC, MOM.
 
 Conventions kept from TA-Lib:
 
 - RSI: the first average gain/loss is the plain mean of the first ``timeperiod`` changes,
-  then Wilder smoothing ``avg = (avg·(n−1) + x) / n``; RSI is 0 when both averages are ~0.
+  then Wilder smoothing ``avg = (avg·(n−1) + x) / n``; RSI is 0 when both averages are exactly 0.
 - MACD: the fast EMA is seeded at the slow EMA's first bar (SMA of the ``fastperiod``
   closes ending there), so both lines start together; the MACD line itself stays NaN until
   the signal line starts (lookback ``slowperiod − 1 + signalperiod − 1``). A ``slowperiod``
   smaller than ``fastperiod`` is swapped, as TA-Lib does.
-- STOCH: fast %K = (close − lowest low) / ((highest high − lowest low) / 100), 0 on a flat
-  window; slow %K = MA(fast %K), slow %D = MA(slow %K).
-- WILLR: (highest − close) / ((highest − lowest) / −100), 0 on a flat window.
-- CCI: (tp − mean(tp)) / (0.015 · mean |tp − mean(tp)|), 0 when either part is exactly 0.
 - ROC: (price / price[−n] − 1) · 100, 0 when the old price is 0. MOM: price − price[−n].
 """
 
@@ -24,9 +20,8 @@ from tools.indicators._common import (
     FloatArray,
     as_series,
     check_period,
-    first_valid1,
-    is_zero,
-    nan_output,
+    fill_nan,
+    segment1,
 )
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ema_into
@@ -54,7 +49,7 @@ def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:
     prev_loss /= period
     prev_gain /= period
     total = prev_gain + prev_loss
-    out[period] = 0.0 if is_zero(total) else 100.0 * (prev_gain / total)
+    out[period] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
     for today in range(period + 1, n):
         value = x[today]
         change = value - prev_value
@@ -68,7 +63,7 @@ def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:
         prev_loss /= period
         prev_gain /= period
         total = prev_loss + prev_gain
-        out[today] = 0.0 if is_zero(total) else 100.0 * (prev_gain / total)
+        out[today] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
 
 
 @kernel
@@ -103,14 +98,34 @@ def macd_into(
         hist_out[i] = macd_out[i] - signal_out[i]
 
 
+@kernel
+def roc_into(x: FloatArray, period: int, out: FloatArray) -> None:
+    """TA_ROC: percent change over ``period`` bars; 0 when the old price is 0."""
+    for i in range(period, x.shape[0]):
+        old = x[i - period]
+        out[i] = ((x[i] / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+
+
+@kernel
+def mom_into(x: FloatArray, period: int, out: FloatArray) -> None:
+    """TA_MOM: price change over ``period`` bars."""
+    for i in range(period, x.shape[0]):
+        out[i] = x[i] - x[i - period]
+
+
 # ---------------------------------------------------------------- kernels (full series)
 
 
 @kernel
 def rsi_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + timeperiod)
-    rsi_into(real[begin:], timeperiod, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        rsi_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod, end))
+        pos = end
     return out
 
 
@@ -118,25 +133,57 @@ def rsi_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
 def macd_kernel(
     real: FloatArray, fastperiod: int, slowperiod: int, signalperiod: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    begin = first_valid1(real)
-    n = real.shape[0]
-    n_nan = begin + max(fastperiod, slowperiod) - 1 + signalperiod - 1
-    macd_line = nan_output(n, n_nan)
-    signal = nan_output(n, n_nan)
-    hist = nan_output(n, n_nan)
-    macd_into(
-        real[begin:],
-        fastperiod,
-        slowperiod,
-        signalperiod,
-        macd_line[begin:],
-        signal[begin:],
-        hist[begin:],
-    )
-    # The MACD line is computable earlier, but TA-Lib reports it only with the signal.
-    macd_line[: min(n_nan, n)] = np.nan
-    signal[: min(n_nan, n)] = np.nan
+    n: int = len(real)
+    macd_line = np.empty(n, dtype=np.float64)
+    signal = np.empty(n, dtype=np.float64)
+    hist = np.empty(n, dtype=np.float64)
+    lookback = max(fastperiod, slowperiod) - 1 + signalperiod - 1
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        macd_into(
+            real[begin:end],
+            fastperiod,
+            slowperiod,
+            signalperiod,
+            macd_line[begin:end],
+            signal[begin:end],
+            hist[begin:end],
+        )
+        # After the core: the MACD line is computable earlier, but TA-Lib reports it only
+        # from the signal line's first bar.
+        stop = min(begin + lookback, end)
+        fill_nan(macd_line, pos, stop)
+        fill_nan(signal, pos, stop)
+        fill_nan(hist, pos, stop)
+        pos = end
     return macd_line, signal, hist
+
+
+@kernel
+def roc_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        roc_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod, end))
+        pos = end
+    return out
+
+
+@kernel
+def mom_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        mom_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod, end))
+        pos = end
+    return out
 
 
 # ---------------------------------------------------------------- public API
@@ -157,3 +204,13 @@ def macd(
         check_period("slowperiod", slowperiod, 2),
         check_period("signalperiod", signalperiod, 1),
     )
+
+
+def roc(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
+    """Rate of change in percent (TA-Lib ``ROC``); NaN for the first ``timeperiod`` bars."""
+    return roc_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+
+
+def mom(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
+    """Momentum, price minus price ``timeperiod`` bars ago (TA-Lib ``MOM``)."""
+    return mom_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))

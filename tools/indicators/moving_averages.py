@@ -9,6 +9,7 @@ their arguments in Python and call the kernel. Conventions kept from TA-Lib:
 - DEMA = 2·EMA − EMA(EMA); TEMA = 3·EMA − 3·EMA(EMA) + EMA(EMA(EMA)), each inner EMA
   seeded on the previous one's first valid value.
 - KAMA uses the fixed fast/slow constants 2/(2+1) and 2/(30+1) of TA-Lib.
+- Period 1: SMA, EMA, WMA and KAMA return the input unchanged (no warm-up), as TA-Lib.
 - The MA switch (``matype``) copies the input unchanged when ``timeperiod == 1``.
 """
 
@@ -27,9 +28,8 @@ from tools.indicators._common import (
     FloatArray,
     as_series,
     check_period,
-    first_valid1,
-    is_zero,
-    nan_output,
+    fill_nan,
+    segment1,
 )
 from tools.indicators._jit import kernel
 
@@ -140,43 +140,47 @@ def tema_into(x: FloatArray, period: int, out: FloatArray) -> None:
 def kama_into(x: FloatArray, period: int, out: FloatArray) -> None:
     """TA_KAMA: efficiency ratio scaled between TA-Lib's fixed fast (2) and slow (30) EMAs."""
     n = x.shape[0]
+    if period == 1:  # TA-Lib's KAMA(1) returns its input unchanged
+        for i in range(n):
+            out[i] = x[i]
+        return
     if n <= period:
         return
     const_max = 2.0 / (30.0 + 1.0)
     const_diff = 2.0 / (2.0 + 1.0) - const_max
     sum_roc1 = 0.0
-    today = 0
-    for _ in range(period):
-        diff = x[today]
-        today += 1
-        diff -= x[today]
+    # Consecutive zero changes: a whole window of them means the (add-then-subtract)
+    # sum is exactly 0, so TA-Lib drops its rounding residue.
+    null_run = 0
+    for today in range(period):
+        diff = x[today] - x[today + 1]
         sum_roc1 += abs(diff)
-    trailing = 0
+        null_run = null_run + 1 if diff == 0.0 else 0
+    today = period
     prev_kama = x[today - 1]
-    value = x[today]
-    trailing_value = x[trailing]
-    trailing += 1
-    period_roc = value - trailing_value
-    ratio = 1.0 if sum_roc1 <= period_roc or is_zero(sum_roc1) else abs(period_roc / sum_roc1)
+    trailing_value = x[0]
+    period_roc = x[today] - trailing_value
+    ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
     ratio = (ratio * const_diff) + const_max
     ratio *= ratio
     prev_kama = ((x[today] - prev_kama) * ratio) + prev_kama
     out[today] = prev_kama
-    today += 1
-    while today < n:
+    for today in range(period + 1, n):
         value = x[today]
-        value2 = x[trailing]
-        trailing += 1
+        value2 = x[today - period]
         period_roc = value - value2
         sum_roc1 -= abs(trailing_value - value2)
         sum_roc1 += abs(value - x[today - 1])
+        null_run = null_run + 1 if value - x[today - 1] == 0.0 else 0
+        if null_run >= period:
+            null_run = period
+            sum_roc1 = 0.0
         trailing_value = value2
-        ratio = 1.0 if sum_roc1 <= period_roc or is_zero(sum_roc1) else abs(period_roc / sum_roc1)
+        ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
         ratio = (ratio * const_diff) + const_max
         ratio *= ratio
         prev_kama = ((x[today] - prev_kama) * ratio) + prev_kama
         out[today] = prev_kama
-        today += 1
 
 
 @kernel
@@ -220,57 +224,103 @@ def ma_into(x: FloatArray, period: int, matype: int, out: FloatArray) -> None:
 
 @kernel
 def sma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + timeperiod - 1)
-    sma_into(real[begin:], timeperiod, out[begin:])
-    return out
-
-
-@kernel
-def ema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + timeperiod - 1)
-    ema_into(real[begin:], timeperiod, 2.0 / (timeperiod + 1), timeperiod - 1, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = timeperiod - 1
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        sma_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 
 @kernel
 def wma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + timeperiod - 1)
-    wma_into(real[begin:], timeperiod, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = timeperiod - 1
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        wma_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 
 @kernel
 def dema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + 2 * (timeperiod - 1))
-    dema_into(real[begin:], timeperiod, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = 2 * (timeperiod - 1)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        dema_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 
 @kernel
 def tema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + 3 * (timeperiod - 1))
-    tema_into(real[begin:], timeperiod, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = 3 * (timeperiod - 1)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        tema_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 
 @kernel
 def kama_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + timeperiod)
-    kama_into(real[begin:], timeperiod, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = timeperiod if timeperiod > 1 else 0
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        kama_into(real[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
+    return out
+
+
+@kernel
+def ema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = timeperiod - 1
+    k = 2.0 / (timeperiod + 1)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        if timeperiod == 1:  # TA-Lib's EMA(1) returns its input unchanged
+            out[begin:end] = real[begin:end]
+        else:
+            ema_into(real[begin:end], timeperiod, k, lookback, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 
 @kernel
 def ma_kernel(real: FloatArray, timeperiod: int, matype: int) -> FloatArray:
-    begin = first_valid1(real)
-    out = nan_output(real.shape[0], begin + ma_lookback(timeperiod, matype))
-    ma_into(real[begin:], timeperiod, matype, out[begin:])
+    n: int = len(real)
+    out = np.empty(n, dtype=np.float64)
+    lookback = ma_lookback(timeperiod, matype)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        ma_into(real[begin:end], timeperiod, matype, out[begin:end])
+        fill_nan(out, pos, min(begin + lookback, end))
+        pos = end
     return out
 
 

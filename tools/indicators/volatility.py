@@ -4,32 +4,31 @@ Conventions kept from TA-Lib:
 
 - TRANGE starts at the second bar (it needs the previous close).
 - ATR is seeded with the SMA of the first ``timeperiod`` true ranges (bars 1..timeperiod)
-  and then smoothed with Wilder's rule ``atr = (atr·(n−1) + tr) / n``; ``timeperiod == 1``
-  returns TRANGE. NATR is ``100 · ATR / close`` (0 where the close is zero).
-- BBANDS' middle band is the ``matype`` MA; the deviation is the population standard
-  deviation over the same window (computed around the SMA itself when ``matype`` is SMA,
-  as TA-Lib does), clamped to 0 when the variance is below 1e-14.
+  and then smoothed with Wilder's rule ``atr = α·tr + β·atr``, β = (n−1)/n, α = 1 − β.
+  NATR is ``100 · ATR / close`` (0 where the close is exactly 0) — except
+  ``timeperiod == 1``, where TA-Lib returns the raw true range, not normalised; kept.
+- BBANDS' middle band is the ``matype`` MA; the deviation is TA-Lib's population
+  standard deviation of the same window (its cancellation-free shifted-sum variance, so
+  huge prices with tiny moves keep their digits).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import numpy.typing as npt
 
 from tools.indicators._common import (
-    MA_SMA,
-    TA_EPSILON,
     FloatArray,
     as_series,
     as_series_group,
     check_matype,
     check_period,
     check_real,
-    first_valid1,
-    first_valid3,
-    is_zero,
-    nan_output,
+    fill_nan,
+    segment1,
+    segment3,
 )
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ma_into, ma_lookback
@@ -63,20 +62,18 @@ def atr_into(
 ) -> None:
     """TA_ATR: SMA-seeded Wilder smoothing of the true range; lookback ``period``."""
     n = high.shape[0]
-    if period <= 1:
-        trange_into(high, low, close, out)
-        return
     if n <= period:
         return
+    # TA-Lib's two-coefficient Wilder step: beta first, so alpha + beta is exactly 1.
+    beta = (period - 1) / period
+    alpha = 1.0 - beta
     total = 0.0
     for i in range(1, period + 1):
         total += true_range_at(high, low, close, i)
     prev_atr = total / period
     out[period] = prev_atr
     for i in range(period + 1, n):
-        prev_atr *= period - 1
-        prev_atr += true_range_at(high, low, close, i)
-        prev_atr /= period
+        prev_atr = alpha * true_range_at(high, low, close, i) + beta * prev_atr
         out[i] = prev_atr
 
 
@@ -84,14 +81,95 @@ def atr_into(
 def natr_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
 ) -> None:
-    """TA_NATR: ATR as a percentage of the close (0 where the close is zero)."""
+    """TA_NATR: ATR as a percentage of the close (0 where the close is exactly 0).
+
+    TA-Lib quirk kept: ``period == 1`` returns the raw true range, not normalised.
+    """
     n = high.shape[0]
     if n <= period:
         return
     atr_into(high, low, close, period, out)
+    if period <= 1:
+        return
     for i in range(period, n):
         value = close[i]
-        out[i] = 0.0 if is_zero(value) else (out[i] / value) * 100.0
+        out[i] = (out[i] / value) * 100.0 if value != 0.0 else 0.0
+
+
+@kernel
+def variance_into(x: FloatArray, period: int, start: int, out: FloatArray) -> None:
+    """TA_VAR from bar ``start``: TA-Lib's cancellation-free population variance.
+
+    Running sums of deviations from a shift near the window, rebuilt with a two-pass
+    sum when the variance collapses below 1e-6 of the peak mean square (or every
+    32·period bars), re-anchored on a flat window, floored at 1e-12 of the mean square.
+    """
+    n = x.shape[0]
+    lookback = period - 1
+    start = max(start, lookback)
+    if start >= n:
+        return
+    inv_period = 1.0 / period
+    trailing = start - lookback
+    shift = x[trailing]
+    total1 = 0.0
+    total2 = 0.0
+    for j in range(trailing, start):
+        dev = x[j] - shift
+        total1 += dev
+        dev *= dev
+        total2 += dev
+    bars_since_reseed = 32 * period
+    peak2 = total2
+    for i in range(start, n):
+        dev = x[i] - shift
+        total1 += dev
+        dev *= dev
+        total2 += dev
+        peak2 = total2 if total2 > peak2 else peak2
+        mean1 = total1 * inv_period
+        variance = total2 * inv_period - mean1 * mean1
+        dev = x[trailing] - shift
+        total1 -= dev
+        dev *= dev
+        total2 -= dev
+        trailing += 1
+        bars_since_reseed -= 1
+        if variance < 0.000001 * (peak2 * inv_period) or bars_since_reseed <= 0:
+            bars_since_reseed = 32 * period
+            window_start = i - lookback
+            acc = 0.0
+            for j in range(window_start, i + 1):
+                acc += x[j]
+            shift = acc * inv_period
+            total1 = 0.0
+            total2 = 0.0
+            for j in range(window_start, i + 1):
+                dev = x[j] - shift
+                total1 += dev
+                dev *= dev
+                total2 += dev
+            mean1 = total1 * inv_period
+            variance = total2 * inv_period - mean1 * mean1
+            if variance < 0.000001 * (total2 * inv_period):
+                shift = x[i]
+                total1 = 0.0
+                total2 = 0.0
+                for j in range(window_start, i + 1):
+                    dev = x[j] - shift
+                    total1 += dev
+                    dev *= dev
+                    total2 += dev
+                mean1 = total1 * inv_period
+                variance = total2 * inv_period - mean1 * mean1
+            peak2 = total2
+            if variance < 0.000000000001 * (total2 * inv_period):
+                variance = 0.0
+            dev = x[window_start] - shift
+            total1 -= dev
+            dev *= dev
+            total2 -= dev
+        out[i] = variance
 
 
 @kernel
@@ -105,51 +183,15 @@ def bbands_into(
     middle: FloatArray,
     lower: FloatArray,
 ) -> None:
-    """TA_BBANDS: MA middle band ± nbdev · population standard deviation."""
+    """TA_BBANDS: MA middle band ± nbdev · population standard deviation (TA_STDDEV)."""
     n = x.shape[0]
-    lookback = ma_lookback(period, matype)
+    lookback = max(ma_lookback(period, matype), period - 1)
     if n <= lookback:
         return
     ma_into(x, period, matype, middle)
-    if matype == MA_SMA:
-        # TA_INT_stddev_using_precalc_ma: variance around the SMA already computed.
-        total2 = 0.0
-        for i in range(lookback - period + 1, lookback):
-            total2 += x[i] * x[i]
-        trailing = lookback - period + 1
-        for i in range(lookback, n):
-            value = x[i]
-            total2 += value * value
-            mean2 = total2 / period
-            value = x[trailing]
-            total2 -= value * value
-            trailing += 1
-            value = middle[i]
-            mean2 -= value * value
-            upper[i] = math.sqrt(mean2) if not mean2 < TA_EPSILON else 0.0
-    else:
-        # TA_STDDEV (TA_INT_VAR) over the same window, from the MA's first output.
-        total1 = 0.0
-        total2 = 0.0
-        trailing = lookback - period + 1
-        for i in range(trailing, lookback):
-            value = x[i]
-            total1 += value
-            total2 += value * value
-        for i in range(lookback, n):
-            value = x[i]
-            total1 += value
-            total2 += value * value
-            mean1 = total1 / period
-            mean2 = total2 / period
-            value = x[trailing]
-            total1 -= value
-            total2 -= value * value
-            trailing += 1
-            variance = mean2 - mean1 * mean1
-            upper[i] = math.sqrt(variance) if not variance < TA_EPSILON else 0.0
+    variance_into(x, period, lookback, upper)
     for i in range(lookback, n):
-        deviation = upper[i]
+        deviation = math.sqrt(upper[i])
         mid = middle[i]
         upper[i] = mid + deviation * nbdevup
         lower[i] = mid - deviation * nbdevdn
@@ -160,17 +202,27 @@ def bbands_into(
 
 @kernel
 def trange_kernel(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    begin = first_valid3(high, low, close)
-    out = nan_output(high.shape[0], begin + 1)
-    trange_into(high[begin:], low[begin:], close[begin:], out[begin:])
+    n: int = len(high)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        trange_into(high[begin:end], low[begin:end], close[begin:end], out[begin:end])
+        fill_nan(out, pos, min(begin + 1, end))
+        pos = end
     return out
 
 
 @kernel
 def atr_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    begin = first_valid3(high, low, close)
-    out = nan_output(high.shape[0], begin + max(timeperiod, 1))
-    atr_into(high[begin:], low[begin:], close[begin:], timeperiod, out[begin:])
+    n: int = len(high)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        atr_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod, end))
+        pos = end
     return out
 
 
@@ -178,9 +230,14 @@ def atr_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod:
 def natr_kernel(
     high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
 ) -> FloatArray:
-    begin = first_valid3(high, low, close)
-    out = nan_output(high.shape[0], begin + max(timeperiod, 1))
-    natr_into(high[begin:], low[begin:], close[begin:], timeperiod, out[begin:])
+    n: int = len(high)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        natr_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod, end))
+        pos = end
     return out
 
 
@@ -188,22 +245,29 @@ def natr_kernel(
 def bbands_kernel(
     real: FloatArray, timeperiod: int, nbdevup: float, nbdevdn: float, matype: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    begin = first_valid1(real)
-    n_nan = begin + ma_lookback(timeperiod, matype)
-    n = real.shape[0]
-    upper = nan_output(n, n_nan)
-    middle = nan_output(n, n_nan)
-    lower = nan_output(n, n_nan)
-    bbands_into(
-        real[begin:],
-        timeperiod,
-        nbdevup,
-        nbdevdn,
-        matype,
-        upper[begin:],
-        middle[begin:],
-        lower[begin:],
-    )
+    n: int = len(real)
+    upper = np.empty(n, dtype=np.float64)
+    middle = np.empty(n, dtype=np.float64)
+    lower = np.empty(n, dtype=np.float64)
+    lookback = ma_lookback(timeperiod, matype)
+    pos = 0
+    while pos < n:
+        begin, end = segment1(real, pos)
+        bbands_into(
+            real[begin:end],
+            timeperiod,
+            nbdevup,
+            nbdevdn,
+            matype,
+            upper[begin:end],
+            middle[begin:end],
+            lower[begin:end],
+        )
+        stop = min(begin + lookback, end)
+        fill_nan(upper, pos, stop)
+        fill_nan(middle, pos, stop)
+        fill_nan(lower, pos, stop)
+        pos = end
     return upper, middle, lower
 
 
@@ -234,12 +298,15 @@ def natr(
 
 def bbands(
     real: npt.ArrayLike,
-    timeperiod: int = 5,
+    timeperiod: int = 20,
     nbdevup: float = 2.0,
     nbdevdn: float = 2.0,
     matype: int = 0,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Bollinger bands (TA-Lib ``BBANDS``) -> (upperband, middleband, lowerband).
+
+    ``timeperiod`` defaults to 20 as in the TA-Lib this is tested against (0.6+ C library;
+    older releases defaulted to 5).
 
     ``matype``: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
     """

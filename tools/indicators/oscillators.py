@@ -1,0 +1,277 @@
+"""Range oscillators with TA-Lib's arithmetic: STOCH, WILLR, CCI.
+
+Conventions kept from TA-Lib:
+
+- STOCH: fast %K = (close − lowest low) / (highest high − lowest low) · 100 over
+  ``fastk_period`` bars, 0 on a flat window (range within 1e-14 of the price level);
+  slow %K = MA(fast %K, ``slowk_period``,
+  ``slowk_matype``); slow %D = MA(slow %K, ``slowd_period``, ``slowd_matype``).
+- WILLR: (highest high − close) / (highest high − lowest low) · −100, clamped to
+  [−100, 0], 0 on a flat window.
+- CCI: typical price tp = (h + l + c) / 3; (tp − mean) / (0.015 · mean |tp − mean|),
+  0 when the numerator or the mean deviation is within 1e-14 of |mean| (a flat window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tools.indicators._common import (
+    FloatArray,
+    as_series_group,
+    check_matype,
+    check_period,
+    fill_nan,
+    is_zero_scaled,
+    segment3,
+)
+from tools.indicators._jit import kernel
+from tools.indicators.moving_averages import ma_into, ma_lookback
+
+# ---------------------------------------------------------------- cores (valid suffix)
+
+
+@kernel
+def range_position_into(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    period: int,
+    scale: float,
+    williams: bool,
+    out: FloatArray,
+) -> None:
+    """Where the close sits in the ``period``-bar high/low range (TA-Lib's STOCH/WILLR).
+
+    STOCH (``williams`` False): (close − lowest) / (highest − lowest) · scale.
+    WILLR (``williams`` True): (highest − close) / (highest − lowest) · scale, clamped
+    to [−100, 0]. A window whose range is within 1e-14 of its own price level is flat: 0.
+    """
+    n = high.shape[0]
+    lowest_idx = -1
+    highest_idx = -1
+    lowest = 0.0
+    highest = 0.0
+    for today in range(period - 1, n):
+        trailing = today - period + 1
+        value = low[today]
+        if lowest_idx < trailing:
+            lowest_idx = trailing
+            lowest = low[lowest_idx]
+            for i in range(lowest_idx + 1, today + 1):
+                value = low[i]
+                if value < lowest:
+                    lowest_idx = i
+                    lowest = value
+        elif value <= lowest:
+            lowest_idx = today
+            lowest = value
+        value = high[today]
+        if highest_idx < trailing:
+            highest_idx = trailing
+            highest = high[highest_idx]
+            for i in range(highest_idx + 1, today + 1):
+                value = high[i]
+                if value > highest:
+                    highest_idx = i
+                    highest = value
+        elif value >= highest:
+            highest_idx = today
+            highest = value
+        spread = highest - lowest
+        if is_zero_scaled(spread, abs(highest) + abs(lowest)):
+            out[today] = 0.0
+        elif williams:
+            position = ((highest - close[today]) / spread) * scale
+            out[today] = 0.0 if position > 0.0 else max(position, -100.0)
+        else:
+            out[today] = ((close[today] - lowest) / spread) * scale
+
+
+@kernel
+def stoch_into(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    fastk_period: int,
+    slowk_period: int,
+    slowk_matype: int,
+    slowd_period: int,
+    slowd_matype: int,
+    slowk: FloatArray,
+    slowd: FloatArray,
+) -> None:
+    """TA_STOCH: fast %K scan, then two MAs (TA-Lib's MA switch)."""
+    n = high.shape[0]
+    lookback_k = fastk_period - 1
+    lookback_slowk = ma_lookback(slowk_period, slowk_matype)
+    lookback = lookback_k + lookback_slowk + ma_lookback(slowd_period, slowd_matype)
+    if n <= lookback:
+        return
+    fastk = np.empty(n, dtype=np.float64)
+    range_position_into(high, low, close, fastk_period, 100.0, False, fastk)
+    ma_into(fastk[lookback_k:], slowk_period, slowk_matype, slowk[lookback_k:])
+    start = lookback_k + lookback_slowk
+    ma_into(slowk[start:], slowd_period, slowd_matype, slowd[start:])
+
+
+@kernel
+def cci_into(
+    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+) -> None:
+    """TA_CCI: the window sits in a circular buffer summed in buffer order, as in TA-Lib."""
+    n = high.shape[0]
+    if n < period:
+        return
+    buffer = np.zeros(period, dtype=np.float64)
+    slot = 0
+    for i in range(period - 1):
+        buffer[slot] = (high[i] + low[i] + close[i]) / 3
+        slot += 1
+    for i in range(period - 1, n):
+        last = (high[i] + low[i] + close[i]) / 3
+        buffer[slot] = last
+        average = 0.0
+        for j in range(period):
+            average += buffer[j]
+        average /= period
+        deviation = 0.0
+        for j in range(period):
+            deviation += abs(buffer[j] - average)
+        deviation /= period
+        numerator = last - average
+        level = abs(average)
+        if is_zero_scaled(numerator, level) or is_zero_scaled(deviation, level):
+            out[i] = 0.0
+        else:
+            out[i] = numerator / (0.015 * deviation)
+        slot = slot + 1 if slot + 1 < period else 0
+
+
+# ---------------------------------------------------------------- kernels (full series)
+
+
+@kernel
+def stoch_kernel(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    fastk_period: int,
+    slowk_period: int,
+    slowk_matype: int,
+    slowd_period: int,
+    slowd_matype: int,
+) -> tuple[FloatArray, FloatArray]:
+    n: int = len(high)
+    slowk = np.empty(n, dtype=np.float64)
+    slowd = np.empty(n, dtype=np.float64)
+    lookback = (
+        fastk_period
+        - 1
+        + ma_lookback(slowk_period, slowk_matype)
+        + ma_lookback(slowd_period, slowd_matype)
+    )
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        stoch_into(
+            high[begin:end],
+            low[begin:end],
+            close[begin:end],
+            fastk_period,
+            slowk_period,
+            slowk_matype,
+            slowd_period,
+            slowd_matype,
+            slowk[begin:end],
+            slowd[begin:end],
+        )
+        # After the core: slow %K is reported only from slow %D's first bar, as in TA-Lib.
+        stop = min(begin + lookback, end)
+        fill_nan(slowk, pos, stop)
+        fill_nan(slowd, pos, stop)
+        pos = end
+    return slowk, slowd
+
+
+@kernel
+def willr_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
+) -> FloatArray:
+    n: int = len(high)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        range_position_into(
+            high[begin:end],
+            low[begin:end],
+            close[begin:end],
+            timeperiod,
+            -100.0,
+            True,
+            out[begin:end],
+        )
+        fill_nan(out, pos, min(begin + timeperiod - 1, end))
+        pos = end
+    return out
+
+
+@kernel
+def cci_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
+    n: int = len(high)
+    out = np.empty(n, dtype=np.float64)
+    pos = 0
+    while pos < n:
+        begin, end = segment3(high, low, close, pos)
+        cci_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
+        fill_nan(out, pos, min(begin + timeperiod - 1, end))
+        pos = end
+    return out
+
+
+# ---------------------------------------------------------------- public API
+
+
+def stoch(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    fastk_period: int = 5,
+    slowk_period: int = 3,
+    slowk_matype: int = 0,
+    slowd_period: int = 3,
+    slowd_matype: int = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """Slow stochastic (TA-Lib ``STOCH``) -> (slowk, slowd).
+
+    MA types: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
+    """
+    h, lo, c = as_series_group(high=high, low=low, close=close)
+    return stoch_kernel(
+        h,
+        lo,
+        c,
+        check_period("fastk_period", fastk_period, 1),
+        check_period("slowk_period", slowk_period, 1),
+        check_matype("slowk_matype", slowk_matype),
+        check_period("slowd_period", slowd_period, 1),
+        check_matype("slowd_matype", slowd_matype),
+    )
+
+
+def willr(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, timeperiod: int = 14
+) -> FloatArray:
+    """Williams' %R (TA-Lib ``WILLR``), in [−100, 0]; NaN for ``timeperiod - 1`` bars."""
+    h, lo, c = as_series_group(high=high, low=low, close=close)
+    return willr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2))
+
+
+def cci(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, timeperiod: int = 14
+) -> FloatArray:
+    """Commodity channel index (TA-Lib ``CCI``); NaN for ``timeperiod - 1`` bars."""
+    h, lo, c = as_series_group(high=high, low=low, close=close)
+    return cci_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2))
