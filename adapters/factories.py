@@ -1,0 +1,82 @@
+"""Build the storage, bus and shared-state backends that settings select.
+
+- ``storage.kind``: ``sqlite`` (default, ``state_dir/sqlite_path``) or ``mongo``
+  (``storage.mongo_uri``, ``storage.mongo_db``).
+- ``bus.kind``: ``memory`` (default: one process) or ``redis`` (``bus.redis_url``).
+  The shared trading state (kill switch, locks, rate limiter, caches) follows the bus:
+  several processes that share a Redis bus also share their state through it.
+
+Imports are inside the functions: choosing SQLite never imports pymongo or redis.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from adapters.bus.policy import StreamPolicy
+from config.settings import Settings
+from core.errors import ConfigurationError
+from core.ports import ReliableBus, SharedState, Store
+
+
+def _where(url: str) -> str:
+    """host:port of a URL, for error messages: never the password in it."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.hostname else "<unparseable url>"
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.storage.kind == "sqlite":
+        from adapters.storage.sqlite import SqliteStore
+
+        return SqliteStore(settings.sqlite_file)
+    if settings.storage.mongo_uri is None:
+        raise ConfigurationError(
+            "storage.kind = mongo needs storage.mongo_uri (env QUORUM_STORAGE__MONGO_URI)"
+        )
+    import pymongo.errors
+
+    from adapters.storage.mongo import MongoStore
+
+    uri = settings.storage.mongo_uri.get_secret_value()
+    try:
+        return MongoStore.from_uri(uri, settings.storage.mongo_db)
+    except pymongo.errors.PyMongoError as exc:
+        raise ConfigurationError(
+            f"cannot open MongoDB at {_where(uri)}: {type(exc).__name__}"
+        ) from None
+
+
+def _redis_url(settings: Settings) -> str:
+    url = settings.bus.redis_url.get_secret_value()
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        raise ConfigurationError(
+            f"cannot reach Redis at {_where(url)}: {type(exc).__name__}"
+        ) from None
+    return url
+
+
+def make_bus(settings: Settings, policy: StreamPolicy | None = None) -> ReliableBus:
+    if settings.bus.kind == "memory":
+        from adapters.bus.memory import InMemoryBus
+
+        return InMemoryBus(policy)
+    from adapters.bus.redis import RedisStreamBus
+
+    return RedisStreamBus.from_url(_redis_url(settings), policy=policy)
+
+
+def make_state(settings: Settings) -> SharedState:
+    if settings.bus.kind == "memory":
+        from adapters.state.memory import MemorySharedState
+
+        return MemorySharedState()
+    from adapters.state.redis_state import RedisSharedState
+
+    return RedisSharedState.from_url(_redis_url(settings))
