@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "adapters.cli.audit",
     "adapters.cli.secrets",
     "adapters.cli.broker",
+    "adapters.cli.ibkr",
 )
 
 for _name in COMMAND_MODULES:
