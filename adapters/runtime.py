@@ -100,7 +100,7 @@ async def cycle_service(
     from adapters.llm.factory import make_reasoner
     from workflows.checkpointer import sqlite_checkpointer
     from workflows.daily_cycle import build_daily_cycle
-    from workflows.service import CycleService
+    from workflows.service import BarDriven, CycleService
     from workflows.state import CycleConfig
 
     state_dir = state_dir or settings.state_dir
@@ -129,7 +129,11 @@ async def cycle_service(
             broker=broker,
             reasoner=reasoner,
             limits=settings.risk,
-            config=CycleConfig(debate_rounds=settings.llm.debate_rounds),
+            config=CycleConfig(
+                debate_rounds=settings.llm.debate_rounds,
+                # A bar-driven broker fills only on the next bar: nothing to wait for.
+                fill_timeout_s=0.0 if isinstance(broker, BarDriven) else 5.0,
+            ),
             restricted=frozenset(settings.universe.restricted),
             trading_state=trading_state,
             meta={

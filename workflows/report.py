@@ -159,6 +159,10 @@ def _write(
     return path
 
 
+def cycle_report_stem(cycle_id: str) -> str:
+    return cycle_id if cycle_id.startswith("cycle-") else f"cycle-{cycle_id}"
+
+
 def write_cycle_report(
     out_dir: Path,
     summary: dict[str, Any],
@@ -166,6 +170,7 @@ def write_cycle_report(
     curve: Sequence[EquityPoint],
 ) -> Path:
     """``<out_dir>/cycle-<id>.{md,html,png}``; returns the HTML path."""
+    stem = cycle_report_stem(summary["cycle_id"])
     llm = summary.get("llm", {})
     facts = {
         "cycle": summary["cycle_id"],
@@ -184,7 +189,7 @@ def write_cycle_report(
         ("Rejections", summary["rejected"], REJECT_COLUMNS),
     ]
     title = f"Quorum cycle {summary['cycle_id']}"
-    return _write(out_dir, f"cycle-{summary['cycle_id']}", title, facts, sections, curve)
+    return _write(out_dir, stem, title, facts, sections, curve)
 
 
 def write_simulation_report(

@@ -27,7 +27,7 @@ from core.orders import Fill
 from core.portfolio import Portfolio
 from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import RiskLimits, TradingState
-from workflows.report import write_cycle_report
+from workflows.report import cycle_report_stem, write_cycle_report
 from workflows.runner import Graph, UpdateHook, cycle_status, run_cycle
 from workflows.state import CycleConfig, CycleDeps, CycleState
 from workflows.summary import build_summary
@@ -166,7 +166,7 @@ class CycleService:
         )
 
     async def write_report(self, state: CycleState, deps: CycleDeps) -> str:
-        stem = f"cycle-{state['cycle_id']}.html"
+        stem = f"{cycle_report_stem(state['cycle_id'])}.html"
         summary = {**await self.summary(state), "report": str(self.reports_dir / stem)}
         self.store.kv_set(
             EQUITY_KEY,
