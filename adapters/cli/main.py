@@ -28,6 +28,11 @@ COMMAND_MODULES = (
     "adapters.cli.secrets",
     "adapters.cli.broker",
     "adapters.cli.ibkr",
+    "adapters.cli.cycle",
+    "adapters.cli.simulate",
+    "adapters.cli.explain",
+    "adapters.cli.demo",
+    "adapters.cli.backtest",
 )
 
 for _name in COMMAND_MODULES:
