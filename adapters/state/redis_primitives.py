@@ -52,6 +52,10 @@ return wait_ms
 """
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisLock:
     """A lease on ``key``. Not re-entrant: one acquire, one release."""
 
@@ -88,7 +92,7 @@ class RedisLock:
         if self._token is None:
             return False
         current = self._r.get(self.key)
-        return current is not None and current.decode() == self._token
+        return current is not None and _text(current) == self._token
 
     def __enter__(self) -> RedisLock:
         if not self.acquire():
@@ -141,7 +145,7 @@ class RedisArrayCache:
         if data is None:
             return None
         try:
-            return decode_arrays(data)
+            return decode_arrays(data if isinstance(data, bytes) else data.encode())
         except DataValidationError:
             self.delete(key)  # garbage or a pickle someone planted: a miss, and gone
             return None

@@ -48,15 +48,13 @@ class RedisSharedState:
     def _update(self, reason: str, actor: str, fields: dict[str, str]) -> TradingStatus:
         pipe = self._r.pipeline(transaction=True)
         pipe.hincrby(self._key, "version", 1)
-        pipe.hset(
-            self._key,
-            mapping={
-                **fields,
-                "reason": reason,
-                "actor": actor,
-                "changed_at": utcnow().isoformat(),
-            },
-        )
+        mapping: Any = {
+            **fields,
+            "reason": reason,
+            "actor": actor,
+            "changed_at": utcnow().isoformat(),
+        }
+        pipe.hset(self._key, mapping=mapping)
         pipe.hgetall(self._key)
         pipe.publish(self._key, b"changed")
         try:
@@ -76,7 +74,7 @@ class RedisSharedState:
 
     def wait_for_change(self, after_version: int, timeout_s: float) -> TradingStatus:
         deadline = time.monotonic() + timeout_s
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self._key)  # subscribe first, then read: no change slips by
             while True:

@@ -98,6 +98,7 @@ class MongoStore:
             upsert=True,
             return_document=pymongo.ReturnDocument.AFTER,
         )
+        assert doc is not None  # upsert=True with ReturnDocument.AFTER always returns it
         return int(doc["value"])
 
     # -- journal -------------------------------------------------------------------------

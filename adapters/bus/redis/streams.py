@@ -97,7 +97,7 @@ class RedisStreamBus:
         """A whole batch in one round trip and one command (a server-side XADD loop)."""
         if not messages:
             return []
-        args = [self.policy.maxlen, *(m.model_dump_json() for m in messages)]
+        args: list[str | int] = [self.policy.maxlen, *(m.model_dump_json() for m in messages)]
         try:
             ids = self._publish_many(keys=[self._key(topic)], args=args)
         except redis.ConnectionError as exc:
@@ -139,7 +139,8 @@ class RedisStreamBus:
 
     def dead_letters(self, topic: str, count: int = 100) -> list[Delivery]:
         out: list[Delivery] = []
-        for entry_id, raw in self._r.xrange(self._key(topics.dead_letter(topic)), count=count):
+        entries: Any = self._r.xrange(self._key(topics.dead_letter(topic)), count=count)
+        for entry_id, raw in entries or []:
             f = _fields(raw)
             try:
                 message = Envelope.model_validate_json(f.get("env", b""))
@@ -224,7 +225,7 @@ class RedisStreamBus:
                     out.append(delivery)
             return out
         # Blocking (a script cannot block): returns at once if messages are waiting.
-        resp = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
+        resp: Any = self._r.xreadgroup(group, consumer, {key: ">"}, count=count, block=block)
         for _key, entries in resp or []:
             for entry_id, raw in entries:
                 delivery = self._decode(topic, group, _s(entry_id), _fields(raw).get("env", b""), 1)
