@@ -1,0 +1,113 @@
+"""`quorum backtest` end to end through typer: every shipped file, JSON shape, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.cli.main import app
+
+DATA = sorted((Path(__file__).resolve().parents[3] / "data" / "us_daily").glob("*.csv.gz"))
+KEYS = {
+    "strategy", "params", "bars", "n_trades", "total_return", "cagr", "sharpe", "sortino",
+    "max_drawdown", "win_rate", "exposure", "equity_final", "trades",
+}  # fmt: skip
+TRADE_KEYS = {
+    "symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl",
+    "return_pct",
+}  # fmt: skip
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["backtest", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("path", DATA, ids=lambda p: p.name)
+@pytest.mark.parametrize("strategy", ["ma_crossover", "momentum", "mean_reversion", "breakout"])
+def test_backtest_when_shipped_file_then_json_has_exact_keys_and_consistent_values(
+    path: Path, strategy: str
+) -> None:
+    code, out, err = invoke(
+        "--data", str(path), "--strategy", strategy, "--commission-per-share", "0.005",
+        "--commission-min", "1", "--slippage-bps", "5", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == KEYS
+    assert data["strategy"] == strategy and data["bars"] > 2000
+    assert data["n_trades"] == len(data["trades"]) > 0
+    assert all(set(t) == TRADE_KEYS for t in data["trades"])
+    pnl = sum(t["pnl"] for t in data["trades"])
+    assert data["equity_final"] == pytest.approx(100_000 + pnl, rel=1e-9)
+    assert data["total_return"] == pytest.approx(data["equity_final"] / 100_000 - 1)
+    assert 0.0 <= data["max_drawdown"] < 1.0
+
+
+def test_backtest_when_params_given_then_used_and_reported() -> None:
+    code, out, _ = invoke(
+        "--data", str(DATA[0]), "--strategy", "ma_crossover", "--param", "fast=5",
+        "--param", "slow=60", "--param", "ma_type=ema", "--size-fraction", "0.5",
+        "--cash", "50000", "--commission-pct", "0.1", "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["params"] == {"fast": 5, "slow": 60, "ma_type": "ema"}
+    first = data["trades"][0]
+    assert first["size"] * first["entry_price"] <= 25_000
+
+
+def test_backtest_when_table_and_plot_then_renders_and_writes_png(tmp_path: Path) -> None:
+    png = tmp_path / "equity.png"
+    code, out, _ = invoke("--data", str(DATA[0]), "--strategy", "breakout", "--plot", str(png))
+    assert code == 0
+    assert "total_return" in out and "sharpe" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_backtest_when_file_invalid_then_validation_errors_and_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "BAD.csv.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write("date,open,high,low,close,volume\n")
+        f.write("2024-01-02,10,11,9,10.5,1000\n")
+        f.write("2024-01-03,10,9,11,10.5,1000\n")  # high < low
+        f.write("2024-01-03,10,11,9,-1,1000\n")  # duplicate date, negative close
+    code, out, err = invoke("--data", str(bad), "--strategy", "momentum", "--json")
+    assert code == 1
+    assert out == ""
+    assert "error" in err and "BAD.csv.gz" in err
+
+
+def test_backtest_when_file_missing_then_non_zero_exit(tmp_path: Path) -> None:
+    code, _, err = invoke("--data", str(tmp_path / "nope.csv"), "--strategy", "momentum")
+    assert code != 0 and "nope.csv" in err
+
+
+def test_backtest_when_unknown_strategy_then_lists_valid_ones() -> None:
+    code, _, err = invoke("--data", str(DATA[0]), "--strategy", "martingale")
+    assert code == 2
+    assert "ma_crossover" in err and "breakout" in err
+
+
+def test_backtest_when_unknown_param_then_lists_valid_params() -> None:
+    code, _, err = invoke("--data", str(DATA[0]), "--strategy", "momentum", "--param", "speed=3")
+    assert code == 2 and "valid: lookback, threshold" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--param", "fast"], "name=value"),
+        (["--param", "fast=abc"], "must be int"),
+        (["--commission-pct", "0.1", "--commission-per-share", "0.005"], "choose one"),
+        (["--commission-min", "1"], "--commission-min needs"),
+        (["--size-fraction", "1.5"], "size_fraction"),
+    ],
+)
+def test_backtest_when_options_invalid_then_clear_error(args: list[str], message: str) -> None:
+    code, _, err = invoke("--data", str(DATA[0]), "--strategy", "ma_crossover", *args)
+    assert code == 2 and message in err
