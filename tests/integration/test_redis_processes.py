@@ -211,3 +211,43 @@ def test_pending_entry_when_trimmed_away_then_dropped_not_redelivered(
     assert bus.pending(topics.A2A, "g") == 0
     assert bus.dead_letters(topics.A2A) == []
     client.close()
+
+
+LOCK_WORKER = """
+    import sys, time, redis
+    from adapters.state.redis_state import RedisSharedState
+    url, prefix = sys.argv[1], sys.argv[2]
+    client = redis.Redis.from_url(url)
+    state = RedisSharedState(client, prefix=prefix)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in range(15):
+        lock = state.lock("daily_cycle", ttl_ms=5000)
+        assert lock.acquire(timeout_s=20)
+        inside = client.incr(prefix + "inside")
+        client.set(prefix + "max_inside", max(inside, int(client.get(prefix + "max_inside") or 0)))
+        value = int(client.get(prefix + "counter") or 0)
+        time.sleep(0.002)  # a read-modify-write a second holder would corrupt
+        client.set(prefix + "counter", value + 1)
+        client.decr(prefix + "inside")
+        assert lock.release()
+    print("done", flush=True)
+"""
+
+
+def test_lock_when_two_processes_contend_then_one_holder_at_a_time_and_no_lost_update(
+    redis_url: str, redis_prefix: str, children: list[subprocess.Popen[str]]
+) -> None:
+    procs = [_spawn(LOCK_WORKER, redis_url, redis_prefix) for _ in "ab"]
+    children.extend(procs)
+    for p in procs:
+        assert _line(p) == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    assert [_line(p) for p in procs] == ["done", "done"]
+    client = redis.Redis.from_url(redis_url)
+    assert int(client.get(redis_prefix + "counter") or 0) == 30
+    assert int(client.get(redis_prefix + "max_inside") or 0) == 1
+    client.close()
