@@ -136,6 +136,11 @@ async def cycle_service(
             ),
             restricted=frozenset(settings.universe.restricted),
             trading_state=trading_state,
+            agent_settings={
+                "starting_cash": settings.broker.starting_cash,
+                "mode": settings.mode,
+                "live_confirmed": settings.live_confirmed,
+            },
             meta={
                 "llm": llm or settings.llm.provider,
                 "broker": settings.broker.kind,
@@ -154,7 +159,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
     from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
     from adapters.storage.sqlite import SqliteStore
     from core.portfolio import Portfolio
-    from workflows.service import CYCLES, LAST_BAR_KEY
+    from workflows.service import BOOK_LABEL, CYCLES, LAST_BAR_KEY
     from workflows.summary import intents_of
 
     if settings.storage.kind != "sqlite":
@@ -184,6 +189,8 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
             else Portfolio.open(settings.broker.starting_cash)
         )
         store.save_snapshot(portfolio, "replay")
+        if doc.get("start_book"):  # the agents' book as it was when the cycle began
+            store.save_snapshot(Portfolio.model_validate(doc["start_book"]), BOOK_LABEL)
         store.kv_set(LAST_BAR_KEY, doc["as_of"], actor="replay")  # bars already fed
         broker = PaperBroker(store, PaperBrokerConfig(label="replay", starting_cash=portfolio.cash))
         await broker.connect()

@@ -35,6 +35,7 @@ from workflows.summary import build_summary
 LAST_BAR_KEY = "cycle.last_bar_fed"
 EQUITY_KEY = "cycle.equity"
 CYCLES = "cycles"  # document collection: one per cycle, its inputs and summary
+BOOK_LABEL = "book"  # the agents' own book snapshot (agents.common.BOOK_LABEL)
 
 
 @runtime_checkable
@@ -132,6 +133,7 @@ class CycleService:
     restricted: frozenset[str] = frozenset()
     trading_state: TradingState = TradingState.ACTIVE
     meta: dict[str, Any] = field(default_factory=dict)  # recorded with each cycle
+    agent_settings: dict[str, Any] = field(default_factory=dict)  # ctx.settings for agents
     opening_fills: dict[str, int] = field(default_factory=dict)
 
     def deps(self) -> CycleDeps:
@@ -145,6 +147,7 @@ class CycleService:
             config=self.config,
             restricted=self.restricted,
             initial_trading_state=self.trading_state,
+            agent_settings=self.agent_settings,
             report_writer=self.write_report,
         )
 
@@ -195,6 +198,9 @@ class CycleService:
                 "universe": list(self.universe),
                 **self.meta,
             }
+            book = self.store.latest_snapshot(self.agent_settings.get("book_label", BOOK_LABEL))
+            if book is not None:
+                doc["start_book"] = book.model_dump(mode="json")
             if self.broker is not None:
                 doc["start_portfolio"] = (await starting_portfolio(self.broker)).model_dump(
                     mode="json"

@@ -127,10 +127,11 @@ def technical_analyst(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Enve
 def _debater(name: str, score: float) -> Run:
     def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
         shortlist = [m for m in inbox if m.kind == "note" and m.payload.topic == "shortlist"]
-        symbols = shortlist[-1].payload.data["symbols"] if shortlist else []
+        if not shortlist:
+            return []
         return [
-            ctx.message(name, Assessment(topic="debate", symbol=s, score=score, text=name))
-            for s in symbols
+            shortlist[-1].reply(name, Assessment(topic="debate", symbol=s, score=score, text=name))
+            for s in shortlist[-1].payload.data["symbols"]
         ]
 
     return run
