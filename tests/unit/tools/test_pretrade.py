@@ -181,6 +181,20 @@ def test_position_cap_when_adding_to_existing_then_resulting_weight_counts() -> 
     assert codes(pf, [buy("AAPL", 49)]) == [None]
 
 
+def test_position_cap_when_adding_above_last_then_held_shares_revalued_as_apply_fill_does() -> None:
+    # 250 held at 100, equity 100k. Buying at 104 re-marks the 250 held shares: equity
+    # 101k, cap 30.3k. 290 x 104 = 30,160 passes; 292 x 104 = 30,368 does not.
+    pf = make_portfolio(cash=75_000, positions={"AAPL": 250})
+    assert codes(pf, [buy("AAPL", 40, 104.0)]) == [None]
+    assert codes(pf, [buy("AAPL", 42, 104.0)]) == [D.POSITION_CAP_EXCEEDED]
+
+
+def test_position_cap_when_sell_flips_long_to_large_short_then_denied() -> None:
+    pf = make_portfolio(cash=90_000, positions={"AAPL": 100})
+    assert codes(pf, [sell("AAPL", 450)]) == [D.POSITION_CAP_EXCEEDED]  # -350 x 100 = 35 %
+    assert codes(pf, [sell("AAPL", 350)]) == [None]  # -250: a flip within the cap
+
+
 def test_position_cap_when_two_orders_together_break_it_then_second_denied() -> None:
     pf = make_portfolio()
     assert codes(pf, [buy("AAPL", 200), buy("AAPL", 200), buy("AAPL", 99)]) == [
