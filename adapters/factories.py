@@ -63,6 +63,12 @@ def _redis_url(settings: Settings) -> str:
 
 
 def make_bus(settings: Settings, policy: StreamPolicy | None = None) -> ReliableBus:
+    """The configured bus; its stream policy comes from ``[bus]`` unless one is given."""
+    policy = policy or StreamPolicy(
+        maxlen=settings.bus.maxlen,
+        claim_idle_ms=settings.bus.claim_idle_ms,
+        max_deliveries=settings.bus.max_deliveries,
+    )
     if settings.bus.kind == "memory":
         from adapters.bus.memory import InMemoryBus
 

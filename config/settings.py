@@ -64,9 +64,15 @@ class IbkrSettings(_Section):
     readonly: bool = False
 
 
+class PaperSettings(_Section):
+    slippage_bps: float = Field(default=5.0, ge=0, le=500)
+    max_volume_share: float = Field(default=0.25, gt=0, le=1.0)
+
+
 class BrokerSettings(_Section):
     kind: Literal["paper", "ibkr"] = "paper"
     starting_cash: float = Field(default=100_000.0, gt=0)
+    paper: PaperSettings = Field(default_factory=PaperSettings)
     ibkr: IbkrSettings = Field(default_factory=IbkrSettings)
 
 
@@ -80,6 +86,9 @@ class StorageSettings(_Section):
 class BusSettings(_Section):
     kind: Literal["memory", "redis"] = "memory"
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    maxlen: int = Field(default=100_000, ge=1)  # newest messages kept per stream
+    claim_idle_ms: int = Field(default=30_000, ge=1)  # unacked this long → redelivered
+    max_deliveries: int = Field(default=5, ge=1)  # then → dead-letter stream
 
 
 class SecretSettings(_Section):

@@ -31,8 +31,13 @@ def make_broker(
     kind = settings.broker.kind
     if kind == "paper":
         from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
+        from tools.costs import SlippageModel
 
-        config = paper_config or PaperBrokerConfig(starting_cash=settings.broker.starting_cash)
+        config = paper_config or PaperBrokerConfig(
+            starting_cash=settings.broker.starting_cash,
+            slippage=SlippageModel(bps=settings.broker.paper.slippage_bps),
+            max_volume_share=settings.broker.paper.max_volume_share,
+        )
         return PaperBroker(store, config)
     if kind == "ibkr":
         return _ibkr_factory()(settings, store)

@@ -34,15 +34,10 @@ def settings() -> Settings:
 
 
 def open_store(s: Settings) -> Store:
-    """The configured store (SQLite by default; Mongo/Redis backends via adapters.factories)."""
-    if s.storage.kind == "sqlite":
-        from adapters.storage.sqlite import SqliteStore
+    """The configured store: SQLite by default, MongoDB with ``storage.kind = mongo``."""
+    from adapters.factories import make_store
 
-        return SqliteStore(s.sqlite_file)
-    from adapters import factories  # type: ignore[attr-defined]
-
-    store: Store = factories.make_store(s)
-    return store
+    return make_store(s)
 
 
 def print_json(data: Any) -> None:
