@@ -25,7 +25,7 @@ from core.messages import (
     ToolFigures,
     TradeIdeaPayload,
 )
-from core.portfolio import Portfolio
+from core.portfolio import Portfolio, apply_fill
 from core.ports import MarketData
 
 P = TypeVar("P")
@@ -175,12 +175,17 @@ def book_label(ctx: AgentContext) -> str:
 
 
 def current_portfolio(ctx: AgentContext, prices: dict[str, float] | None = None) -> Portfolio:
-    """The agents' book (last reconciled snapshot), marked at ``prices``; a fresh account
-    with ``starting_cash`` before the first reconciliation."""
+    """The agents' book: the last reconciled snapshot plus any fill stored since, marked at
+    ``prices``; a fresh account with ``starting_cash`` before the first reconciliation."""
     book = ctx.store.latest_snapshot(book_label(ctx))
     if book is None:
         cash = float(ctx.settings.get("starting_cash", DEFAULT_STARTING_CASH))
         book = Portfolio.open(cash)
+    # Fills that arrived since the last reconciliation (e.g. at today's open) count now;
+    # apply_fill ignores a fill id it has already applied.
+    for fill in sorted(ctx.store.fills(), key=lambda f: f.ts):
+        if fill.fill_id not in book.fill_ids:
+            book = apply_fill(book, fill)
     return book.mark(prices) if prices else book
 
 

@@ -183,6 +183,12 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
             book, [c.intent for c in funded], prices, ctx.limits, ctx.trading_state
         )
         for cand, denial in zip(funded, outcome.denials, strict=True):
+            if denial is not None and cand.reason == "pyramid_add":
+                # An add is optional: a cap that stops it is expected, not a desk decision
+                # that was refused. Journaled as a note, not as a rejection.
+                data = {"symbol": cand.intent.symbol, "denial": str(denial)}
+                out.append(cand.cause.reply(NAME, Note(topic="pyramid_add_skipped", data=data)))
+                continue
             if denial is not None:
                 out.append(
                     cand.cause.reply(
