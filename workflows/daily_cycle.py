@@ -1,7 +1,8 @@
 """The daily cycle: one LangGraph ``StateGraph``, from data to report.
 
-    open_cycle ─▶ data desk (fan-out) ─▶ data_checked ─▶ signals + technical view (fan-out)
-      ─▶ shortlist ─▶ bull ⇄ bear × debate_rounds ─▶ research_manager
+    open_cycle (reconcile first) ─▶ data desk (fan-out) ─▶ data_checked
+      ─▶ signals + technical view (fan-out) ─▶ shortlist
+      ─▶ bull ⇄ bear × debate_rounds ─▶ research_manager
       ─▶ risk desk (fan-out) ─▶ risk_gate ─▶ pyramiding desk (fan-out) ─▶ portfolio_manager
       ─▶ execution ─▶ reconciliation ─▶ reflection ─▶ proposal_author ─▶ report
 
@@ -27,6 +28,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from agents.common import book_label
 from core.messages import (
     Assessment,
     Envelope,
@@ -124,6 +126,9 @@ def _halted(state: CycleState) -> bool:
 
 # -- nodes -----------------------------------------------------------------------------
 async def open_cycle(state: CycleState, runtime: Rt) -> dict[str, Any]:
+    """Start the cycle and reconcile first: fills that arrived since the last cycle (the
+    paper broker's next-open fills, or a live broker's overnight ones) reach the agents'
+    book before anyone sizes a trade on it."""
     deps = runtime.context
     trading = TradingState(state.get("trading_state") or deps.initial_trading_state)
     started = _note(
@@ -131,8 +136,19 @@ async def open_cycle(state: CycleState, runtime: Rt) -> dict[str, Any]:
         "cycle_started",
         {"as_of": state["as_of"], "universe": list(state["universe"]), "trading": trading.value},
     )
+    journal(deps, [started])
+    ctx = _ctx(state, runtime)
+    label = book_label(ctx)
+    before = deps.store.latest_snapshot(label)
+    reconciled = await run_agent(deps, ctx, RECONCILIATION, [started])
+    after = deps.store.latest_snapshot(label)
+    if before is not None and after is not None and after != before:
+        # The reconciliation agent resets the daily-loss reference as it closes a day;
+        # at the open the reference must stay yesterday's close, or today's loss reads 0.
+        kept = after.model_copy(update={"day_start_equity": before.day_start_equity})
+        deps.store.save_snapshot(kept, label)
     update: dict[str, Any] = {
-        "messages": journal(deps, [started]),
+        "messages": [started, *reconciled],
         "steps": ["open_cycle"],
         "trading_state": trading.value,
         "status": "running",
