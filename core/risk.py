@@ -41,7 +41,7 @@ class DenialCode(StrEnum):
 
 
 class Verdict(IntEnum):
-    """Codes returned by ``tools.risk.pretrade_check`` — order of checks is the order here."""
+    """Codes returned by ``tools.pretrade.pretrade_check`` — order of checks is the order here."""
 
     OK = 0
     TRADING_HALTED = 1
