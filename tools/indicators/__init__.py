@@ -20,6 +20,12 @@ an all-NaN output.) TA-Lib itself is not consistent here — its C loops let an 
 NaN poison running sums forever (SMA, EMA, BBANDS, ATR), turn RSI into 0.0 for every
 later bar, or silently drop the bar after the NaN from MAX/MIN — so a missing bar would
 turn into a permanent or misleading signal; the restart rule keeps a gap local.
+
+Panel
+-----
+``panel(open_, high, low, close, volume, [IndicatorSpec("rsi", {"timeperiod": 14}), ...])``
+computes several indicators on (symbols × bars) arrays in one call, parallel over symbols,
+with the same kernels (see ``tools.indicators.panel``).
 """
 
 from tools.indicators.channels import donchian, keltner
@@ -27,10 +33,12 @@ from tools.indicators.directional import adx, minus_di, plus_di
 from tools.indicators.momentum import macd, mom, roc, rsi
 from tools.indicators.moving_averages import dema, ema, kama, sma, tema, wma
 from tools.indicators.oscillators import cci, stoch, willr
+from tools.indicators.panel import IndicatorSpec, panel
 from tools.indicators.volatility import atr, bbands, natr, trange
 from tools.indicators.volume import mfi, obv
 
-__all__ = [
+# The indicator functions (what ``panel`` accepts as ``IndicatorSpec.indicator``).
+INDICATOR_NAMES: tuple[str, ...] = (
     "adx",
     "atr",
     "bbands",
@@ -46,6 +54,36 @@ __all__ = [
     "mom",
     "natr",
     "obv",
+    "plus_di",
+    "roc",
+    "rsi",
+    "sma",
+    "stoch",
+    "tema",
+    "trange",
+    "willr",
+    "wma",
+)
+
+__all__ = [
+    "INDICATOR_NAMES",
+    "IndicatorSpec",
+    "adx",
+    "atr",
+    "bbands",
+    "cci",
+    "dema",
+    "donchian",
+    "ema",
+    "kama",
+    "keltner",
+    "macd",
+    "mfi",
+    "minus_di",
+    "mom",
+    "natr",
+    "obv",
+    "panel",
     "plus_di",
     "roc",
     "rsi",
