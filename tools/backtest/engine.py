@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Literal, Self
 
 import numpy as np
@@ -129,15 +130,23 @@ class Metrics(BaseModel):
 
 
 class BacktestResult(BaseModel):
+    """A validated run. ``trade_records`` are the kernel's rows (``TR_*`` columns);
+    ``trades`` turns them into ``Trade`` models on first access (sweeps and agents that
+    only need metrics never pay for building them)."""
+
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
 
     symbols: list[str]
     timestamps: npt.NDArray[np.datetime64]
     equity: FloatArray
     exposure: FloatArray
-    trades: list[Trade]
+    trade_records: FloatArray
     metrics: Metrics
     ruined: bool
+
+    @cached_property
+    def trades(self) -> list[Trade]:
+        return _trades(self.trade_records, self.symbols, self.timestamps)
 
 
 def run_arrays(
@@ -165,7 +174,7 @@ def run_arrays(
     shape = c.shape
     if any(a.shape != shape for a in (o, h, lo, sig_raw)):
         raise DataValidationError("backtest inputs differ in shape", [f"expected {shape}"])
-    if not np.all(np.isin(sig_raw, (-1, 0, 1))):
+    if sig_raw.size and (sig_raw.min() < -1 or sig_raw.max() > 1 or np.any(sig_raw % 1 != 0)):
         raise DataValidationError("signal values must be -1, 0 or 1", ["signal: bad value"])
     sig = np.ascontiguousarray(sig_raw, dtype=np.int8)
     n_sym, n_bar = shape
@@ -187,16 +196,11 @@ def run_arrays(
     trades = trades[:n_trades]
     validate_run(h, lo, c, cfg, equity, exposure, trades, status)
 
-    full = equity  # bar 0 never trades (no earlier signal), so equity[0] == cash
-    ppy = config.periods_per_year
-    metrics = Metrics(
-        total_return=float(m.total_return(full)),
-        cagr=float(m.cagr(full, ppy)),
-        sharpe=float(m.sharpe(full, ppy)),
-        sortino=float(m.sortino(full, ppy)),
-        max_drawdown=float(m.max_drawdown(full)),
+    # Bar 0 never trades (no earlier signal), so equity[0] == cash: returns start there.
+    values = m.all_metrics(equity, exposure, config.periods_per_year).tolist()
+    metrics = Metrics.model_construct(
+        **dict(zip(m.ALL_METRICS, values, strict=True)),
         win_rate=float(n_wins / n_trades) if n_trades else float("nan"),
-        exposure=float(m.exposure_time(exposure)),
         n_trades=int(n_trades),
         equity_final=float(equity[-1]) if n_bar else config.cash,
     )
@@ -205,7 +209,7 @@ def run_arrays(
         timestamps=np.asarray(ts),
         equity=equity,
         exposure=exposure,
-        trades=[_trade(row, names, ts) for row in trades],
+        trade_records=trades,
         metrics=metrics,
         ruined=status == STATUS_RUINED,
     )
@@ -237,21 +241,33 @@ def run_bars(
     )
 
 
-def _trade(row: FloatArray, names: list[str], ts: npt.NDArray[np.datetime64]) -> Trade:
-    entry, exit_ = int(row[TR_ENTRY_BAR]), int(row[TR_EXIT_BAR])
-    return Trade(
-        symbol=names[int(row[TR_SYMBOL])],
-        side="long" if row[TR_SIDE] > 0 else "short",
-        entry_bar=entry,
-        entry_time=str(np.datetime_as_string(ts[entry], unit="auto")),
-        entry_price=float(row[TR_ENTRY_PRICE]),
-        exit_bar=exit_,
-        exit_time=str(np.datetime_as_string(ts[exit_], unit="auto")),
-        exit_price=float(row[TR_EXIT_PRICE]),
-        size=float(row[TR_SIZE]),
-        fees=float(row[TR_FEES]),
-        pnl=float(row[TR_PNL]),
-        return_pct=float(row[TR_RETURN]) * 100.0,
-        exit_reason=EXIT_REASONS[int(row[TR_EXIT_REASON])],
-        tranches=int(row[TR_TRANCHES]),
-    )
+def _trades(rows: FloatArray, names: list[str], ts: npt.NDArray[np.datetime64]) -> list[Trade]:
+    """Trade models from kernel rows. The kernel's output was just validated, so the models
+    are built without re-validation (``model_construct``): this is the hot path of a run."""
+    if not len(rows):
+        return []
+    entry = rows[:, TR_ENTRY_BAR].astype(np.int64)
+    exit_ = rows[:, TR_EXIT_BAR].astype(np.int64)
+    entry_times = np.datetime_as_string(ts[entry], unit="auto").tolist()
+    exit_times = np.datetime_as_string(ts[exit_], unit="auto").tolist()
+    out: list[Trade] = []
+    for k, row in enumerate(rows.tolist()):
+        out.append(
+            Trade.model_construct(
+                symbol=names[int(row[TR_SYMBOL])],
+                side="long" if row[TR_SIDE] > 0 else "short",
+                entry_bar=int(entry[k]),
+                entry_time=entry_times[k],
+                entry_price=row[TR_ENTRY_PRICE],
+                exit_bar=int(exit_[k]),
+                exit_time=exit_times[k],
+                exit_price=row[TR_EXIT_PRICE],
+                size=row[TR_SIZE],
+                fees=row[TR_FEES],
+                pnl=row[TR_PNL],
+                return_pct=row[TR_RETURN] * 100.0,
+                exit_reason=EXIT_REASONS[int(row[TR_EXIT_REASON])],
+                tranches=int(row[TR_TRANCHES]),
+            )
+        )
+    return out

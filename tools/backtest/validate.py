@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from core.errors import QuorumError
 from tools.backtest.kernel import (
@@ -69,7 +70,17 @@ def validate_run(
     trades: FloatArray,
     status: int,
 ) -> None:
-    """Raise ``BacktestValidationError`` listing every broken invariant of one run."""
+    """Raise ``BacktestValidationError`` listing every broken invariant of one run.
+
+    The checks run first in one compiled pass (``run_is_consistent``); only a run that
+    fails them goes through the detailed pass below, which names every broken check.
+    """
+    planned = float(cfg[CFG_SIZE_FRACTION]) * (
+        1.0 + float(cfg[CFG_PYR_LEVELS]) * float(cfg[CFG_PYR_FRACTION])
+    )
+    trades_c = np.ascontiguousarray(trades)
+    if run_is_consistent(high, low, close, cfg, equity, exposure, trades_c, status, planned):
+        return
     problems: list[str] = []
     cash0 = float(cfg[CFG_CASH])
     if not np.all(np.isfinite(equity)):
@@ -93,7 +104,7 @@ def validate_run(
         )
 
     if equity.size and not np.any(trades[:, TR_TRANCHES] > 1.0):
-        replay = replay_equity(close, cfg, trades)
+        replay: FloatArray = replay_equity(close, cfg, np.ascontiguousarray(trades))
         bad = np.flatnonzero(np.abs(replay - equity) > LEDGER_RTOL * scale * 10)
         if bad.size:
             t = int(bad[0])
@@ -107,23 +118,111 @@ def validate_run(
         raise BacktestValidationError("impossible backtest output", problems)
 
 
+@njit(cache=True)
+def run_is_consistent(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    cfg: FloatArray,
+    equity: FloatArray,
+    exposure: FloatArray,
+    trades: FloatArray,
+    status: int,
+    planned: float,
+) -> bool:
+    """All checks of ``validate_run`` in one compiled pass: True when the run is sound."""
+    n_bar = equity.shape[0]
+    cash0 = cfg[CFG_CASH]
+    scale = cash0
+    for t in range(n_bar):
+        if not np.isfinite(equity[t]):
+            return False
+        scale = max(scale, abs(equity[t]))
+    total_pnl = 0.0
+    pyramided = False
+    for k in range(trades.shape[0]):
+        for j in range(trades.shape[1]):
+            if not np.isfinite(trades[k, j]):
+                return False
+        total_pnl += trades[k, TR_PNL]
+        pyramided = pyramided or trades[k, TR_TRANCHES] > 1.0
+    if cfg[CFG_ALLOW_SHORT] == 0.0:
+        if status == STATUS_RUINED:
+            return False
+        for t in range(n_bar):
+            if equity[t] <= 0.0:
+                return False
+    if n_bar == 0:
+        return True
+    if abs(cash0 + total_pnl - equity[-1]) > LEDGER_RTOL * scale:
+        return False
+    if not pyramided:
+        replay = replay_equity(close, cfg, trades)
+        for t in range(n_bar):
+            if abs(replay[t] - equity[t]) > LEDGER_RTOL * scale * 10:
+                return False
+    bad, _, _ = first_bar_beyond_bound(high, low, close, equity, exposure, planned)
+    return bool(bad < 0)
+
+
+@njit(cache=True)
 def replay_equity(close: FloatArray, cfg: FloatArray, trades: FloatArray) -> FloatArray:
-    """Equity at every close rebuilt from trade records and closes (single-tranche trades)."""
+    """Equity at every close rebuilt from trade records and closes (single-tranche trades).
+
+    Deliberately a different computation from the simulation: no cash, no bar loop over
+    orders, just each trade's realised pnl from its exit bar on and its mark-to-market
+    (entry commission recomputed from the cost model) while it is open.
+    """
     n_bar = close.shape[1]
     realized = np.zeros(n_bar)
     unrealized = np.zeros(n_bar)
-    kind, rate = int(cfg[CFG_COMM_KIND]), float(cfg[CFG_COMM_RATE])
-    cmin, cmax = float(cfg[CFG_COMM_MIN]), float(cfg[CFG_COMM_MAX_PCT])
-    for row in trades:
-        s, side = int(row[TR_SYMBOL]), float(row[TR_SIDE])
-        entry, size, entry_px = int(row[TR_ENTRY_BAR]), float(row[TR_SIZE]), row[TR_ENTRY_PRICE]
+    kind = int(cfg[CFG_COMM_KIND])
+    rate, cmin, cmax = cfg[CFG_COMM_RATE], cfg[CFG_COMM_MIN], cfg[CFG_COMM_MAX_PCT]
+    for k in range(trades.shape[0]):
+        s = int(trades[k, TR_SYMBOL])
+        side = trades[k, TR_SIDE]
+        entry = int(trades[k, TR_ENTRY_BAR])
+        size = trades[k, TR_SIZE]
+        entry_px = trades[k, TR_ENTRY_PRICE]
         entry_fee = commission_kernel(kind, size, entry_px, rate, cmin, cmax)
-        still_open = int(row[TR_EXIT_REASON]) == EXIT_OPEN_AT_END
-        end = n_bar if still_open else int(row[TR_EXIT_BAR])
-        unrealized[entry:end] += side * (close[s, entry:end] - entry_px) * size - entry_fee
+        still_open = int(trades[k, TR_EXIT_REASON]) == EXIT_OPEN_AT_END
+        end = n_bar if still_open else int(trades[k, TR_EXIT_BAR])
+        for t in range(entry, end):
+            unrealized[t] += side * (close[s, t] - entry_px) * size - entry_fee
         if not still_open:
-            realized[end] += row[TR_PNL]
-    return float(cfg[CFG_CASH]) + np.cumsum(realized) + unrealized
+            realized[end] += trades[k, TR_PNL]
+    out: FloatArray = cfg[CFG_CASH] + np.cumsum(realized) + unrealized
+    return out
+
+
+@njit(cache=True)
+def first_bar_beyond_bound(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    equity: FloatArray,
+    exposure: FloatArray,
+    planned: float,
+) -> tuple[int, float, float]:
+    """First bar whose |equity return| exceeds exposure × the largest price range of any
+    symbol in that bar (gap from the previous close included) plus the cost allowance:
+    ``(bar, return, bound)``, or ``(-1, 0, 0)`` when every bar is within bounds."""
+    n_sym, n_bar = close.shape
+    for t in range(1, n_bar):
+        if not equity[t - 1] > 0.0:
+            continue
+        move = 0.0
+        for s in range(n_sym):
+            top = max(high[s, t], close[s, t - 1])
+            bottom = min(low[s, t], close[s, t - 1])
+            move = max(move, top / bottom - 1.0)
+        leverage = max(exposure[t - 1], exposure[t], planned)
+        # A position can grow with the price it is marked at; allow one bar of that growth.
+        bound = leverage * move * (1.0 + move) + COST_ALLOWANCE
+        ret = abs(equity[t] / equity[t - 1] - 1.0)
+        if ret > bound:
+            return t, ret, bound
+    return -1, 0.0, 0.0
 
 
 def _bar_return_bound(
@@ -134,25 +233,13 @@ def _bar_return_bound(
     equity: FloatArray,
     exposure: FloatArray,
 ) -> list[str]:
-    if equity.shape[0] < 2:
-        return []
-    prev_close = close[:, :-1]
-    top = np.maximum(high[:, 1:], prev_close)
-    bottom = np.minimum(low[:, 1:], prev_close)
-    move = (top / bottom - 1.0).max(axis=0)
     planned = float(cfg[CFG_SIZE_FRACTION]) * (
         1.0 + float(cfg[CFG_PYR_LEVELS]) * float(cfg[CFG_PYR_FRACTION])
     )
-    leverage = np.maximum(np.maximum(exposure[:-1], exposure[1:]), planned)
-    # A position can grow with the price it is marked at; allow for one bar of that growth.
-    bound = leverage * move * (1.0 + move) + COST_ALLOWANCE
-    prev = equity[:-1]
-    ret = np.where(prev > 0.0, np.abs(equity[1:] / np.where(prev > 0.0, prev, 1.0) - 1.0), 0.0)
-    bad = np.flatnonzero(ret > bound)
-    if not bad.size:
+    t, ret, bound = first_bar_beyond_bound(high, low, close, equity, exposure, planned)
+    if t < 0:
         return []
-    t = int(bad[0]) + 1
     return [
-        f"bar {t}: equity return {ret[t - 1]:.4g} exceeds the sanity bound {bound[t - 1]:.4g} "
+        f"bar {t}: equity return {ret:.4g} exceeds the sanity bound {bound:.4g} "
         f"(exposure × largest price range of the bar)"
     ]
