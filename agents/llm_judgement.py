@@ -324,6 +324,11 @@ class Judgement(Generic[T]):
     reason: str | None = None
 
 
+def constant(value: T) -> Callable[[], T]:
+    """An offline judgement already computed."""
+    return lambda: value
+
+
 def is_offline(ctx: AgentContext) -> bool:
     return ctx.reasoner is None or ctx.reasoner.name == "offline"
 
