@@ -1,11 +1,11 @@
 """Performance metrics of an equity curve, as Numba kernels.
 
-Conventions: returns are simple per-bar returns of the equity curve; Sharpe and Sortino
-use a zero risk-free rate and annualise by ``sqrt(periods_per_year)`` (252 for daily bars);
-Sharpe uses the sample standard deviation (ddof=1); Sortino's downside deviation is
-``sqrt(mean(min(r, 0)²))`` over all bars. ``max_drawdown`` is a positive fraction of the
-running peak (0.25 = the equity fell 25 % below its high). NaN when undefined
-(fewer than two bars, zero volatility).
+Sharpe, Sortino, CAGR and drawdown come from ``tools.risk_metrics`` (one set of
+conventions for the whole project): simple per-bar returns of the equity curve, zero
+risk-free rate, annualised by ``sqrt(periods_per_year)`` (252 for daily bars), Sharpe with
+the sample standard deviation (ddof=1), Sortino's downside deviation over all bars,
+``max_drawdown`` a positive fraction of the running peak (0.25 = 25 % below the high).
+NaN when undefined (fewer than two bars, zero volatility, no downside).
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from tools import risk_metrics as rm
+
 FloatArray = npt.NDArray[np.float64]
 
 TRADING_DAYS = 252.0
 
-
-@njit(cache=True)
-def bar_returns(equity: FloatArray) -> FloatArray:
-    n = equity.shape[0]
-    out = np.empty(max(n - 1, 0))
-    for i in range(1, n):
-        out[i - 1] = equity[i] / equity[i - 1] - 1.0
-    return out
+# Column order of ``all_metrics``.
+ALL_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "exposure")
 
 
 @njit(cache=True)
@@ -38,67 +34,30 @@ def total_return(equity: FloatArray) -> float:
 @njit(cache=True)
 def cagr(equity: FloatArray, periods_per_year: float) -> float:
     """Compound annual growth over ``len(equity) - 1`` periods."""
-    n = equity.shape[0]
-    if n < 2 or equity[0] <= 0.0:
+    if equity.shape[0] < 2:
         return np.nan
-    if equity[-1] <= 0.0:
-        return -1.0
-    years = (n - 1) / periods_per_year
-    return float((equity[-1] / equity[0]) ** (1.0 / years) - 1.0)
+    return float(rm.cagr(rm.simple_returns(equity), periods_per_year))
 
 
 @njit(cache=True)
 def max_drawdown(equity: FloatArray) -> float:
-    peak = -np.inf
-    worst = 0.0
-    for x in equity:
-        peak = max(peak, x)
-        if peak > 0.0:
-            dd = 1.0 - x / peak
-            worst = max(worst, dd)
-    return worst
+    return float(rm.max_drawdown(equity))
 
 
 @njit(cache=True)
 def drawdown_series(equity: FloatArray) -> FloatArray:
-    out = np.empty_like(equity)
-    peak = -np.inf
-    for i in range(equity.shape[0]):
-        peak = max(peak, equity[i])
-        out[i] = 1.0 - equity[i] / peak if peak > 0.0 else 0.0
+    out: FloatArray = rm.drawdown_series(equity)
     return out
 
 
 @njit(cache=True)
 def sharpe(equity: FloatArray, periods_per_year: float) -> float:
-    r = bar_returns(equity)
-    n = r.shape[0]
-    if n < 2:
-        return np.nan
-    mean = r.mean()
-    var = 0.0
-    for x in r:
-        var += (x - mean) ** 2
-    sd = np.sqrt(var / (n - 1))
-    if sd == 0.0:
-        return np.nan
-    return float(mean / sd * np.sqrt(periods_per_year))
+    return float(rm.sharpe_ratio(rm.simple_returns(equity), 0.0, periods_per_year))
 
 
 @njit(cache=True)
 def sortino(equity: FloatArray, periods_per_year: float) -> float:
-    r = bar_returns(equity)
-    n = r.shape[0]
-    if n < 2:
-        return np.nan
-    down = 0.0
-    for x in r:
-        if x < 0.0:
-            down += x * x
-    dd = np.sqrt(down / n)
-    if dd == 0.0:
-        return np.nan
-    return float(r.mean() / dd * np.sqrt(periods_per_year))
+    return float(rm.sortino_ratio(rm.simple_returns(equity), 0.0, periods_per_year))
 
 
 @njit(cache=True)
@@ -113,18 +72,15 @@ def exposure_time(exposure: FloatArray) -> float:
     return float(held / n)
 
 
-# Column order of ``all_metrics``.
-ALL_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "exposure")
-
-
 @njit(cache=True)
 def all_metrics(equity: FloatArray, exposure: FloatArray, periods_per_year: float) -> FloatArray:
     """Every metric above in one call (one dispatch instead of six): see ``ALL_METRICS``."""
     out = np.empty(6)
+    returns = rm.simple_returns(equity)
     out[0] = total_return(equity)
-    out[1] = cagr(equity, periods_per_year)
-    out[2] = sharpe(equity, periods_per_year)
-    out[3] = sortino(equity, periods_per_year)
-    out[4] = max_drawdown(equity)
+    out[1] = rm.cagr(returns, periods_per_year) if equity.shape[0] >= 2 else np.nan
+    out[2] = rm.sharpe_ratio(returns, 0.0, periods_per_year)
+    out[3] = rm.sortino_ratio(returns, 0.0, periods_per_year)
+    out[4] = rm.max_drawdown(equity)
     out[5] = exposure_time(exposure)
     return out
