@@ -1,0 +1,115 @@
+"""quorum simulate: the 22 agents once per XNYS session, fills at the next open, and no
+look-ahead (decisions up to day D do not change when every bar after D changes)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adapters.marketdata.files import FileMarketData
+from adapters.runtime import run_simulation
+from adapters.storage.sqlite import SqliteStore
+from config.settings import DATA_DIR, load_settings
+from core.bars import BarSeries
+from core.orders import OrderSide
+from tests.unit.workflows.scripted import MemoryMarket
+from workflows.simulate import trading_sessions
+
+START, END = date(2013, 1, 2), date(2013, 1, 7)
+
+
+class FutureRewritten:
+    """The shipped bars, with every bar after ``cutoff`` replaced by a different path."""
+
+    def __init__(self, cutoff: date) -> None:
+        self._files = FileMarketData(DATA_DIR / "us_daily")
+        self._cutoff = np.datetime64(cutoff, "ns") + np.timedelta64(1, "D")
+
+    def symbols(self) -> list[str]:
+        return self._files.symbols()
+
+    def instrument(self, symbol: str) -> Any:
+        return self._files.instrument(symbol)
+
+    def bars(self, symbol, start=None, end=None, adjusted=True) -> BarSeries:  # type: ignore[no-untyped-def]
+        s = self._files.bars(symbol, start=start, end=end, adjusted=adjusted)
+        later = s.timestamps >= self._cutoff
+        if not later.any():
+            return s
+        crash = np.where(later, 0.3, 1.0)  # a 70 % crash the day after the cutoff
+        return BarSeries(
+            symbol=s.symbol,
+            timestamps=s.timestamps,
+            open=s.open * crash,
+            high=s.high * crash,
+            low=s.low * crash,
+            close=s.close * crash,
+            volume=np.where(later, s.volume * 10, s.volume),
+            adj_close=None if s.adj_close is None else s.adj_close * crash,
+            adjusted=s.adjusted,
+        )
+
+
+def _simulate(tmp_path: Path, market: Any = None) -> Any:
+    settings = load_settings(state_dir=tmp_path)
+    return asyncio.run(run_simulation(settings, START, END, llm="offline", market=market))
+
+
+def _decisions(result: Any) -> list[tuple[Any, ...]]:
+    return [
+        (
+            d["date"],
+            d["ideas"],
+            tuple((o["symbol"], o["side"], o["qty"], o["type"]) for o in d["orders"]),
+            d["fills"],
+            d["equity"],
+        )
+        for d in result.days
+    ]
+
+
+def test_simulate_when_bars_after_the_last_day_change_then_decisions_do_not(
+    tmp_path: Path,
+) -> None:
+    honest = _simulate(tmp_path / "a")
+    rewritten = _simulate(tmp_path / "b", FutureRewritten(END))
+    assert [d["date"] for d in honest.days] == [
+        "2013-01-02", "2013-01-03", "2013-01-04", "2013-01-07",
+    ]  # fmt: skip
+    assert any(d["orders"] for d in honest.days), "the check is only meaningful with trades"
+    assert _decisions(rewritten) == _decisions(honest)
+
+    # Orders of one session fill at the next session's open (plus slippage), never earlier.
+    store = SqliteStore(tmp_path / "a" / "simulations" / f"{START}_{END}" / "quorum.db")
+    market = FileMarketData(DATA_DIR / "us_daily")
+    try:
+        fills = store.fills()
+        assert fills
+        for fill in fills:
+            order = store.order(fill.order_id)
+            assert order is not None
+            day = date.fromisoformat(fill.ts.date().isoformat())
+            bars = market.bars(fill.symbol, start=day, end=day)
+            open_price = float(bars.open[0])
+            slip = 1 + 5e-4 if fill.side is OrderSide.BUY else 1 - 5e-4
+            assert fill.price == pytest.approx(open_price * slip, rel=1e-9)
+            # client_ref = q-<cycle id>-<intent hash>, cycle id = sim-<name>-<session>
+            cycle_day = date.fromisoformat(order.client_ref.rsplit("-", 1)[0][-10:])
+            assert cycle_day < day
+    finally:
+        store.close()
+    assert Path(honest.report).is_file()
+    assert honest.report.endswith(f"simulation-{START}_{END}.html")
+
+
+def test_trading_sessions_skip_exchange_holidays() -> None:
+    market = MemoryMarket(["AAPL"], "2013-01-01", 20)
+    sessions = trading_sessions(market, ["AAPL"], date(2013, 1, 1), date(2013, 1, 25))
+    assert date(2013, 1, 1) not in sessions  # New Year's Day
+    assert date(2013, 1, 21) not in sessions  # Martin Luther King Jr. Day
+    assert sessions[0] == date(2013, 1, 2)
