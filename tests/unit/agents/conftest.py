@@ -49,7 +49,7 @@ def make_ctx(market: FileMarketData, store: SqliteStore) -> MakeContext:
         return AgentContext(
             cycle_id=cycle_id,
             as_of=as_of,
-            market=market,
+            market=kwargs.pop("market", market),
             store=store,
             limits=kwargs.pop("limits", RiskLimits()),
             universe=tuple(universe),
