@@ -8,6 +8,8 @@ per-cycle ``BudgetedReasoner`` (so ``reasoner.ledger`` always exists); ``anthrop
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.llm.budget import BudgetedReasoner
@@ -36,7 +38,8 @@ def make_reasoner(
         if not path:
             raise ConfigurationError("replay backend needs a file: --llm replay:FILE")
         inner = ReplayReasoner.from_file(path)
-        model = f"replay:{path}"
+        # The cache key names the file's content, not its path: an edited file is new.
+        model = f"replay:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
     elif spec == "anthropic":
         from adapters.llm.anthropic import AnthropicReasoner
 

@@ -30,7 +30,9 @@ def test_make_reasoner_when_replay_with_store_then_cached_replay(tmp_path: Path)
     store = SqliteStore(tmp_path / "q.db")
     r = make_reasoner(f"replay:{path}", Settings(), store)
     assert isinstance(r.inner, CachedReasoner) and isinstance(r.inner.inner, ReplayReasoner)
-    assert r.name == "replay"
+    assert r.name == "replay" and r.inner.model.startswith("replay:")
+    path.write_text('{"agent": "a", "response": "y"}\n')  # edited: not the same cache entry
+    assert make_reasoner(f"replay:{path}", Settings(), store).inner.model != r.inner.model
     store.close()
 
 
