@@ -150,6 +150,16 @@ async def cycle_service(
         )
 
 
+def replay_backend(original: str) -> str:
+    """The LLM backend that re-runs a cycle without new model calls: offline stays offline;
+    a replay file is served through the response cache first (keyed by the same model
+    name, so recorded answers win over a file edited since); anything else answers from
+    the cache only."""
+    if original in ("offline", "cache") or original.startswith("replay:"):
+        return original
+    return "cache"
+
+
 async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict[str, Any]:
     """Re-run a past cycle from its recorded inputs and the LLM response cache, in a copy
     of the store under ``workdir`` (the real account and journal are not touched), and
@@ -194,8 +204,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
         store.kv_set(LAST_BAR_KEY, doc["as_of"], actor="replay")  # bars already fed
         broker = PaperBroker(store, PaperBrokerConfig(label="replay", starting_cash=portfolio.cash))
         await broker.connect()
-        llm = doc.get("llm") or "offline"
-        replay_llm = "offline" if llm == "offline" else "cache"
+        replay_llm = replay_backend(str(doc.get("llm") or "offline"))
         replay_id = f"{cycle_id}.replay"
         async with cycle_service(
             settings,

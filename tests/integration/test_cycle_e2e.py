@@ -76,6 +76,13 @@ def test_cycle_run_json_when_offline_on_shipped_data_then_all_desks_run_and_orde
     assert [n["kind"] for n in chain][:3] == ["order_update", "order_intent", "trade_idea"]
     assert chain[-1]["kind"] == "bars_published"
 
+    # quorum cycle replay: same inputs, same (offline) judgements, same orders.
+    replay = CliRunner().invoke(app, ["cycle", "replay", "cycle-2013-02-27", "--json"])
+    assert replay.exit_code == 0, replay.output
+    replayed = json.loads(replay.stdout)
+    assert replayed["same_orders"] is True
+    assert replayed["original"] == replayed["replayed"] != []
+
 
 def _decision(symbol: str, direction: str, **extra: Any) -> dict[str, Any]:
     body = {
