@@ -4,14 +4,18 @@ exponential backoff and jitter, token and cost accounting.
 Imported only by ``factory.make_reasoner("anthropic", ...)``: nothing else imports this
 module, so the CLI and the offline path never load the Anthropic SDK.
 
-The prompt (built by ``agents.llm_judgement``) already carries the JSON schema the answer
-must follow; the answer is parsed and validated there, identically for every backend.
+Structured output: when the request carries an output schema, the model is bound to one
+tool, ``submit_answer``, whose input schema is that schema, and the tool choice forces
+it; the tool call's arguments are the answer. (The prompt, built by
+``agents.llm_judgement``, also states the schema.) Either way the answer is returned as
+JSON text and parsed and validated there, identically for every backend.
 SDK retries are switched off (``max_retries=0``) so that every attempt passes through
 ``_call_with_retries`` and is counted.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +25,7 @@ from adapters.llm.pricing import cost_usd, worst_case_cost_usd
 from core.errors import ConfigurationError, TemporaryError
 from core.ports import ReasonRequest, ReasonResponse
 
+ANSWER_TOOL = "submit_answer"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 FATAL_STATUS = frozenset({401, 403, 404})
 
@@ -40,6 +45,14 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     status = _status_of(exc)
     return status is not None and (status in RETRYABLE_STATUS or status >= 500)
+
+
+def answer_of(message: Any) -> str:
+    """The answer in a chat message: the forced tool call's arguments as JSON, else text."""
+    for call in getattr(message, "tool_calls", None) or ():
+        if call.get("name") == ANSWER_TOOL:
+            return json.dumps(call.get("args", {}))
+    return text_of(getattr(message, "content", ""))
 
 
 def text_of(content: Any) -> str:
@@ -112,6 +125,22 @@ class AnthropicReasoner:
             )
         return self._chat
 
+    def runnable(self, output_schema: dict[str, Any]) -> Any:
+        """The chat model, bound to the answer tool when there is a schema to enforce (a
+        stand-in model without tool support is used as it is)."""
+        chat = self.chat_model()
+        if not output_schema:
+            return chat
+        tool = {
+            "name": ANSWER_TOOL,
+            "description": "Submit your answer. Its input is the whole answer.",
+            "input_schema": output_schema,
+        }
+        try:
+            return chat.bind_tools([tool], tool_choice=ANSWER_TOOL)
+        except NotImplementedError:
+            return chat
+
     def build_messages(self, request: ReasonRequest) -> list[Any]:
         from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -126,8 +155,8 @@ class AnthropicReasoner:
         delay = min(self.backoff_cap_s, self.backoff_base_s * 2.0**attempt)
         return float(delay) * (0.5 + 0.5 * self._rng.random())
 
-    def _call_with_retries(self, messages: list[Any]) -> Any:
-        chat = self.chat_model()
+    def _call_with_retries(self, messages: list[Any], output_schema: dict[str, Any]) -> Any:
+        chat = self.runnable(output_schema)
         for attempt in range(self.max_retries + 1):
             self.attempts += 1
             try:
@@ -151,8 +180,8 @@ class AnthropicReasoner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def complete(self, request: ReasonRequest) -> ReasonResponse:
-        message = self._call_with_retries(self.build_messages(request))
-        text = text_of(getattr(message, "content", ""))
+        message = self._call_with_retries(self.build_messages(request), request.output_schema)
+        text = answer_of(message)
         usage = getattr(message, "usage_metadata", None) or {}
         if usage:
             input_tokens = int(usage.get("input_tokens", 0))

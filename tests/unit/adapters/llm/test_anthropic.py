@@ -11,7 +11,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from adapters.llm.anthropic import AnthropicReasoner, is_retryable, text_of
+from adapters.llm.anthropic import ANSWER_TOOL, AnthropicReasoner, is_retryable, text_of
 from adapters.llm.budget import BudgetedReasoner
 from adapters.llm.pricing import MOST_EXPENSIVE, cost_usd, price_of
 from core.errors import BudgetExhaustedError, ConfigurationError, TemporaryError
@@ -150,3 +150,36 @@ def test_pricing_when_model_unknown_then_most_expensive_rate() -> None:
 
 def test_text_of_when_content_blocks_then_joined_text() -> None:
     assert text_of([{"type": "text", "text": "a"}, {"type": "tool_use"}, "b"]) == "ab"
+
+
+class ToolCapable(FakeMessagesListChatModel):
+    """A stand-in that accepts ``bind_tools`` (as ChatAnthropic does) and records it."""
+
+    bound: list[Any]
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        self.bound.append((tools, kwargs))
+        return self
+
+
+def test_complete_when_schema_given_then_forced_tool_call_args_are_the_answer() -> None:
+    schema = {"title": "View", "type": "object", "properties": {"symbol": {"type": "string"}}}
+    call = AIMessage(
+        content="",
+        tool_calls=[{"name": ANSWER_TOOL, "args": {"symbol": "AAPL"}, "id": "t1"}],
+        usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+    )
+    chat = ToolCapable(responses=[call], bound=[])
+    r, _ = reasoner(chat)
+    response = r.complete(REQUEST.model_copy(update={"output_schema": schema}))
+    assert response.text == '{"symbol": "AAPL"}'
+    [(tools, kwargs)] = chat.bound
+    assert tools[0]["input_schema"] == schema and kwargs == {"tool_choice": ANSWER_TOOL}
+
+
+def test_runnable_when_real_chat_anthropic_then_tool_forced_without_network() -> None:
+    r = AnthropicReasoner("claude-sonnet-4-5", api_key="k")
+    bound = r.runnable({"type": "object", "properties": {"a": {"type": "string"}}})
+    assert bound.kwargs["tool_choice"] == {"type": "tool", "name": ANSWER_TOOL}
+    assert bound.kwargs["tools"][0]["name"] == ANSWER_TOOL
+    assert r.runnable({}) is r.chat_model()
