@@ -1,9 +1,12 @@
 """Shared pieces of the indicator kernels: NaN runs, TA-Lib's zero tests, validation.
 
-NaN rule (see the package docstring): every kernel splits its inputs into runs of bars
-where no input is NaN (``segment1`` .. ``segment4``) and computes each run as TA-Lib
-would compute that run alone; gaps and each run's warm-up are NaN (``fill_nan``). The
-validation helpers run in plain Python, before a kernel is called.
+NaN rule (see the package docstring): every kernel computes each run of bars where no
+input is NaN as TA-Lib would compute that run alone; gaps and each run's warm-up are NaN
+(``fill_nan``). To cost nothing on clean data, a kernel first runs its core from the
+first valid bar to the end: each core returns a *probe*, a value that is NaN exactly when
+it read a NaN (a NaN-sticky running state, or a running sum of its inputs). Only then
+does it cut the series at NaNs (``next_valid*`` / ``next_nan*``) and recompute run by
+run. The validation helpers run in plain Python, before a kernel is called.
 """
 
 from __future__ import annotations
@@ -49,61 +52,77 @@ def is_zero_scaled(value: float, scale: float) -> bool:
 
 
 @kernel
-def segment1(a: FloatArray, start: int) -> tuple[int, int]:
-    """Next NaN-free run ``[begin, end)`` at or after ``start``; ``(n, n)`` when none is left."""
+def next_valid1(a: FloatArray, start: int) -> int:
+    """First index >= ``start`` where ``a`` is not NaN; ``len(a)`` when there is none."""
     n: int = len(a)
-    begin = start
-    while begin < n and np.isnan(a[begin]):
-        begin += 1
-    end = begin
-    while end < n and not np.isnan(a[end]):
-        end += 1
-    return begin, end
+    i = start
+    while i < n and np.isnan(a[i]):
+        i += 1
+    return i
 
 
 @kernel
-def segment2(a: FloatArray, b: FloatArray, start: int) -> tuple[int, int]:
-    """Next run where neither input is NaN; ``(n, n)`` when none is left."""
+def next_nan1(a: FloatArray, start: int) -> int:
+    """First index >= ``start`` where ``a`` is NaN; ``len(a)`` when there is none."""
     n: int = len(a)
-    begin = start
-    while begin < n and (np.isnan(a[begin]) or np.isnan(b[begin])):
-        begin += 1
-    end = begin
-    while end < n and not (np.isnan(a[end]) or np.isnan(b[end])):
-        end += 1
-    return begin, end
+    i = start
+    while i < n and not np.isnan(a[i]):
+        i += 1
+    return i
 
 
 @kernel
-def segment3(a: FloatArray, b: FloatArray, c: FloatArray, start: int) -> tuple[int, int]:
-    """Next run where no input is NaN; ``(n, n)`` when none is left."""
+def next_valid2(a: FloatArray, b: FloatArray, start: int) -> int:
     n: int = len(a)
-    begin = start
-    while begin < n and (np.isnan(a[begin]) or np.isnan(b[begin]) or np.isnan(c[begin])):
-        begin += 1
-    end = begin
-    while end < n and not (np.isnan(a[end]) or np.isnan(b[end]) or np.isnan(c[end])):
-        end += 1
-    return begin, end
+    i = start
+    while i < n and (np.isnan(a[i]) or np.isnan(b[i])):
+        i += 1
+    return i
 
 
 @kernel
-def segment4(
-    a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, start: int
-) -> tuple[int, int]:
-    """Next run where no input is NaN; ``(n, n)`` when none is left."""
+def next_nan2(a: FloatArray, b: FloatArray, start: int) -> int:
     n: int = len(a)
-    begin = start
-    while begin < n and (
-        np.isnan(a[begin]) or np.isnan(b[begin]) or np.isnan(c[begin]) or np.isnan(d[begin])
-    ):
-        begin += 1
-    end = begin
-    while end < n and not (
-        np.isnan(a[end]) or np.isnan(b[end]) or np.isnan(c[end]) or np.isnan(d[end])
-    ):
-        end += 1
-    return begin, end
+    i = start
+    while i < n and not (np.isnan(a[i]) or np.isnan(b[i])):
+        i += 1
+    return i
+
+
+@kernel
+def next_valid3(a: FloatArray, b: FloatArray, c: FloatArray, start: int) -> int:
+    n: int = len(a)
+    i = start
+    while i < n and (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i])):
+        i += 1
+    return i
+
+
+@kernel
+def next_nan3(a: FloatArray, b: FloatArray, c: FloatArray, start: int) -> int:
+    n: int = len(a)
+    i = start
+    while i < n and not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i])):
+        i += 1
+    return i
+
+
+@kernel
+def next_valid4(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, start: int) -> int:
+    n: int = len(a)
+    i = start
+    while i < n and (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i]) or np.isnan(d[i])):
+        i += 1
+    return i
+
+
+@kernel
+def next_nan4(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray, start: int) -> int:
+    n: int = len(a)
+    i = start
+    while i < n and not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i]) or np.isnan(d[i])):
+        i += 1
+    return i
 
 
 @kernel

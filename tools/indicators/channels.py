@@ -1,6 +1,6 @@
 """Price channels not in TA-Lib: Donchian and Keltner (conventions documented per function).
 
-Donchian uses TA-Lib's ``MAX``/``MIN`` window scan (so it equals ``talib.MAX(high)`` and
+Donchian is the rolling window max/min (``_extrema``; equal to ``talib.MAX(high)`` and
 ``talib.MIN(low)`` bar for bar); Keltner is built from this
 package's ``EMA`` and ``ATR`` kernels, so it inherits their TA-Lib conventions.
 """
@@ -16,60 +16,18 @@ from tools.indicators._common import (
     check_period,
     check_real,
     fill_nan,
-    segment2,
-    segment3,
+    next_nan2,
+    next_nan3,
+    next_valid2,
+    next_valid3,
 )
+from tools.indicators._extrema import rolling_max_into, rolling_min_into
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ema_into
 from tools.indicators.volatility import atr_into
 
 # ---------------------------------------------------------------- cores (valid suffix)
-
-
-@kernel
-def rolling_max_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """TA_MAX: highest value of the window ending at each bar (index of the max is tracked)."""
-    n = x.shape[0]
-    highest_idx = -1
-    highest = 0.0
-    for today in range(period - 1, n):
-        trailing = today - period + 1
-        value = x[today]
-        if highest_idx < trailing:
-            highest_idx = trailing
-            highest = x[highest_idx]
-            for i in range(highest_idx + 1, today + 1):
-                value = x[i]
-                if value > highest:
-                    highest_idx = i
-                    highest = value
-        elif value >= highest:
-            highest_idx = today
-            highest = value
-        out[today] = highest
-
-
-@kernel
-def rolling_min_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """TA_MIN: lowest value of the window ending at each bar."""
-    n = x.shape[0]
-    lowest_idx = -1
-    lowest = 0.0
-    for today in range(period - 1, n):
-        trailing = today - period + 1
-        value = x[today]
-        if lowest_idx < trailing:
-            lowest_idx = trailing
-            lowest = x[lowest_idx]
-            for i in range(lowest_idx + 1, today + 1):
-                value = x[i]
-                if value < lowest:
-                    lowest_idx = i
-                    lowest = value
-        elif value <= lowest:
-            lowest_idx = today
-            lowest = value
-        out[today] = lowest
+# Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
 
 
 @kernel
@@ -80,11 +38,19 @@ def donchian_into(
     upper: FloatArray,
     middle: FloatArray,
     lower: FloatArray,
-) -> None:
+) -> float:
+    n = high.shape[0]
+    if n < period:
+        return 0.0
     rolling_max_into(high, period, upper)
     rolling_min_into(low, period, lower)
-    for i in range(period - 1, high.shape[0]):
+    probe = 0.0
+    for i in range(period - 1):
+        probe += high[i] + low[i]
+    for i in range(period - 1, n):
         middle[i] = (upper[i] + lower[i]) / 2.0
+        probe += high[i] + low[i]
+    return probe
 
 
 @kernel
@@ -98,18 +64,19 @@ def keltner_into(
     upper: FloatArray,
     middle: FloatArray,
     lower: FloatArray,
-) -> None:
+) -> float:
     n = high.shape[0]
     lookback = max(period - 1, atr_period)
     if n <= lookback:
-        return
-    ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
-    atr_into(high, low, close, atr_period, upper)
+        return 0.0
+    probe = ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
+    probe += atr_into(high, low, close, atr_period, upper)
     for i in range(lookback, n):
         width = multiplier * upper[i]
         mid = middle[i]
         upper[i] = mid + width
         lower[i] = mid - width
+    return probe
 
 
 # ---------------------------------------------------------------- kernels (full series)
@@ -124,16 +91,23 @@ def donchian_kernel(
     middle = np.empty(n, dtype=np.float64)
     lower = np.empty(n, dtype=np.float64)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment2(high, low, pos)
-        donchian_into(
-            high[begin:end],
-            low[begin:end],
-            timeperiod,
-            upper[begin:end],
-            middle[begin:end],
-            lower[begin:end],
-        )
+        begin = next_valid2(high, low, pos)
+        end = n if optimistic else next_nan2(high, low, begin)
+        for attempt in range(2):
+            probe = donchian_into(
+                high[begin:end],
+                low[begin:end],
+                timeperiod,
+                upper[begin:end],
+                middle[begin:end],
+                lower[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan2(high, low, begin)
         stop = min(begin + timeperiod - 1, end)
         fill_nan(upper, pos, stop)
         fill_nan(middle, pos, stop)
@@ -157,19 +131,26 @@ def keltner_kernel(
     lower = np.empty(n, dtype=np.float64)
     lookback = max(timeperiod - 1, atr_period)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        keltner_into(
-            high[begin:end],
-            low[begin:end],
-            close[begin:end],
-            timeperiod,
-            atr_period,
-            multiplier,
-            upper[begin:end],
-            middle[begin:end],
-            lower[begin:end],
-        )
+        begin = next_valid3(high, low, close, pos)
+        end = n if optimistic else next_nan3(high, low, close, begin)
+        for attempt in range(2):
+            probe = keltner_into(
+                high[begin:end],
+                low[begin:end],
+                close[begin:end],
+                timeperiod,
+                atr_period,
+                multiplier,
+                upper[begin:end],
+                middle[begin:end],
+                lower[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False
+            end = next_nan3(high, low, close, begin)
         # After the core: its EMA/ATR warm-ups wrote values the bands do not report yet.
         stop = min(begin + lookback, end)
         fill_nan(upper, pos, stop)

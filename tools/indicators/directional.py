@@ -20,94 +20,90 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero,
-    segment3,
+    next_nan3,
+    next_valid3,
 )
 from tools.indicators._jit import kernel
 from tools.indicators.volatility import true_range_at
 
 # ---------------------------------------------------------------- cores (valid suffix)
+# Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
+# Directional moves are chosen with selects, not branches (their sign is a coin flip);
+# adding the 0.0 of the side not taken is exact, so the arithmetic is TA-Lib's.
+
+
+@kernel
+def plus_dm_at(high: FloatArray, low: FloatArray, i: int) -> float:
+    diff_p = high[i] - high[i - 1]
+    diff_m = low[i - 1] - low[i]
+    return diff_p if (diff_p > 0) and (diff_p > diff_m) else 0.0
+
+
+@kernel
+def minus_dm_at(high: FloatArray, low: FloatArray, i: int) -> float:
+    diff_p = high[i] - high[i - 1]
+    diff_m = low[i - 1] - low[i]
+    return diff_m if (diff_m > 0) and (diff_p < diff_m) else 0.0
 
 
 @kernel
 def di_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, plus: bool, out: FloatArray
-) -> None:
+) -> float:
     """TA_PLUS_DI (``plus``) or TA_MINUS_DI; lookback ``period`` (1 when period is 1)."""
     n = high.shape[0]
+    probe: float = close[0] if n else 0.0
     if period <= 1:
         for today in range(1, n):
-            diff_p = high[today] - high[today - 1]
-            diff_m = low[today - 1] - low[today]
-            if plus:
-                move = diff_p if (diff_p > 0) and (diff_p > diff_m) else 0.0
-            else:
-                move = diff_m if (diff_m > 0) and (diff_p < diff_m) else 0.0
-            if move == 0.0:
-                out[today] = 0.0
-            else:
-                tr = true_range_at(high, low, close, today)
-                out[today] = 0.0 if is_zero(tr) else move / tr
-        return
+            move = plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
+            tr = true_range_at(high, low, close, today)
+            out[today] = 0.0 if move == 0.0 or is_zero(tr) else move / tr
+            probe += high[today] + low[today] + close[today]
+        return probe
     if n <= period:
-        return
+        return 0.0
     prev_dm = 0.0
     prev_tr = 0.0
     for today in range(1, period):
-        diff_p = high[today] - high[today - 1]
-        diff_m = low[today - 1] - low[today]
-        if plus:
-            if (diff_p > 0) and (diff_p > diff_m):
-                prev_dm += diff_p
-        elif (diff_m > 0) and (diff_p < diff_m):
-            prev_dm += diff_m
+        prev_dm += plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
         prev_tr += true_range_at(high, low, close, today)
+        probe += high[today] + low[today] + close[today]
     for today in range(period, n):
-        diff_p = high[today] - high[today - 1]
-        diff_m = low[today - 1] - low[today]
+        move = plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
         prev_dm = prev_dm - (prev_dm / period)
-        if plus:
-            if (diff_p > 0) and (diff_p > diff_m):
-                prev_dm += diff_p
-        elif (diff_m > 0) and (diff_p < diff_m):
-            prev_dm += diff_m
+        prev_dm += move
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
         out[today] = 0.0 if is_zero(prev_tr) else 100.0 * (prev_dm / prev_tr)
+        probe += high[today] + low[today] + close[today]
+    return probe
 
 
 @kernel
 def adx_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> None:
+) -> float:
     """TA_ADX: Wilder-smoothed DX; lookback ``2·period − 1``."""
     n = high.shape[0]
     lookback = 2 * period - 1
     if n <= lookback:
-        return
+        return 0.0
+    probe: float = close[0]
     prev_minus_dm = 0.0
     prev_plus_dm = 0.0
     prev_tr = 0.0
-    today = 0
-    for _ in range(period - 1):
-        today += 1
-        diff_p = high[today] - high[today - 1]
-        diff_m = low[today - 1] - low[today]
-        if (diff_m > 0) and (diff_p < diff_m):
-            prev_minus_dm += diff_m
-        elif (diff_p > 0) and (diff_p > diff_m):
-            prev_plus_dm += diff_p
+    for today in range(1, period):
+        prev_minus_dm += minus_dm_at(high, low, today)
+        prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr += true_range_at(high, low, close, today)
+        probe += high[today] + low[today] + close[today]
     sum_dx = 0.0
-    for _ in range(period):
-        today += 1
-        diff_p = high[today] - high[today - 1]
-        diff_m = low[today - 1] - low[today]
+    for today in range(period, 2 * period):
         prev_minus_dm -= prev_minus_dm / period
         prev_plus_dm -= prev_plus_dm / period
-        if (diff_m > 0) and (diff_p < diff_m):
-            prev_minus_dm += diff_m
-        elif (diff_p > 0) and (diff_p > diff_m):
-            prev_plus_dm += diff_p
+        prev_minus_dm += minus_dm_at(high, low, today)
+        prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
+        probe += high[today] + low[today] + close[today]
         if not is_zero(prev_tr):
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
@@ -115,18 +111,14 @@ def adx_into(
             if not is_zero(total):
                 sum_dx += 100.0 * (abs(minus_di - plus_di) / total)
     prev_adx = sum_dx / period
-    out[today] = prev_adx
-    while today < n - 1:
-        today += 1
-        diff_p = high[today] - high[today - 1]
-        diff_m = low[today - 1] - low[today]
+    out[lookback] = prev_adx
+    for today in range(2 * period, n):
         prev_minus_dm -= prev_minus_dm / period
         prev_plus_dm -= prev_plus_dm / period
-        if (diff_m > 0) and (diff_p < diff_m):
-            prev_minus_dm += diff_m
-        elif (diff_p > 0) and (diff_p > diff_m):
-            prev_plus_dm += diff_p
+        prev_minus_dm += minus_dm_at(high, low, today)
+        prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
+        probe += high[today] + low[today] + close[today]
         if not is_zero(prev_tr):
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
@@ -135,22 +127,37 @@ def adx_into(
                 dx = 100.0 * (abs(minus_di - plus_di) / total)
                 prev_adx = ((prev_adx * (period - 1)) + dx) / period
         out[today] = prev_adx
+    return probe
 
 
 # ---------------------------------------------------------------- kernels (full series)
 
 
 @kernel
-def di_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, plus: bool
+def directional_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
 ) -> FloatArray:
+    """PLUS_DI (which=0), MINUS_DI (1) or ADX (2) with the package's NaN rule."""
     n: int = len(high)
     out = np.empty(n, dtype=np.float64)
-    lookback = max(timeperiod, 1)
+    lookback = 2 * timeperiod - 1 if which == 2 else max(timeperiod, 1)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        di_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, plus, out[begin:end])
+        begin = next_valid3(high, low, close, pos)
+        end = n if optimistic else next_nan3(high, low, close, begin)
+        for attempt in range(2):
+            h = high[begin:end]
+            lo = low[begin:end]
+            c = close[begin:end]
+            if which == 2:
+                probe = adx_into(h, lo, c, timeperiod, out[begin:end])
+            else:
+                probe = di_into(h, lo, c, timeperiod, which == 0, out[begin:end])
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan3(high, low, close, begin)
         fill_nan(out, pos, min(begin + lookback, end))
         pos = end
     return out
@@ -160,28 +167,19 @@ def di_kernel(
 def plus_di_kernel(
     high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
 ) -> FloatArray:
-    return di_kernel(high, low, close, timeperiod, True)
+    return directional_kernel(high, low, close, timeperiod, 0)
 
 
 @kernel
 def minus_di_kernel(
     high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
 ) -> FloatArray:
-    return di_kernel(high, low, close, timeperiod, False)
+    return directional_kernel(high, low, close, timeperiod, 1)
 
 
 @kernel
 def adx_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
-    lookback = 2 * timeperiod - 1
-    pos = 0
-    while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        adx_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
+    return directional_kernel(high, low, close, timeperiod, 2)
 
 
 # ---------------------------------------------------------------- public API

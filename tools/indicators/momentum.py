@@ -3,7 +3,8 @@
 Conventions kept from TA-Lib:
 
 - RSI: the first average gain/loss is the plain mean of the first ``timeperiod`` changes,
-  then Wilder smoothing ``avg = (avg·(n−1) + x) / n``; RSI is 0 when both averages are exactly 0.
+  then Wilder smoothing ``avg = β·avg + α·x`` (β = (n−1)/n, α = 1 − β);
+  RSI is 0 when both averages are exactly 0.
 - MACD: the fast EMA is seeded at the slow EMA's first bar (SMA of the ``fastperiod``
   closes ending there), so both lines start together; the MACD line itself stays NaN until
   the signal line starts (lookback ``slowperiod − 1 + signalperiod − 1``). A ``slowperiod``
@@ -21,49 +22,45 @@ from tools.indicators._common import (
     as_series,
     check_period,
     fill_nan,
-    segment1,
+    next_nan1,
+    next_valid1,
 )
-from tools.indicators._jit import kernel
-from tools.indicators.moving_averages import ema_into
+from tools.indicators._jit import fma, kernel
 
 # ---------------------------------------------------------------- cores (valid suffix)
+# Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
 
 
 @kernel
-def rsi_into(x: FloatArray, period: int, out: FloatArray) -> None:
+def rsi_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_RSI (no unstable period): Wilder-smoothed average gain over gain + loss."""
     n = x.shape[0]
     if n <= period:
-        return
-    prev_value = x[0]
+        return 0.0
     prev_gain = 0.0
     prev_loss = 0.0
     for today in range(1, period + 1):
-        value = x[today]
-        change = value - prev_value
-        prev_value = value
-        if change < 0:
-            prev_loss -= change
-        else:
-            prev_gain += change
+        change = x[today] - x[today - 1]
+        # Selects, not branches: the sign of a price change is a coin flip.
+        prev_loss -= change if change < 0.0 else 0.0
+        prev_gain += 0.0 if change < 0.0 else change
     prev_loss /= period
     prev_gain /= period
     total = prev_gain + prev_loss
     out[period] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
+    # Wilder's step in TA-Lib's two-coefficient form: beta first, alpha + beta exactly 1.
+    beta = (period - 1) / period
+    alpha = 1.0 - beta
     for today in range(period + 1, n):
-        value = x[today]
-        change = value - prev_value
-        prev_value = value
-        prev_loss *= period - 1
-        prev_gain *= period - 1
-        if change < 0:
-            prev_loss -= change
-        else:
-            prev_gain += change
-        prev_loss /= period
-        prev_gain /= period
-        total = prev_loss + prev_gain
+        change = x[today] - x[today - 1]
+        loss = -change if change < 0.0 else 0.0
+        gain = 0.0 if change < 0.0 else change
+        prev_loss = fma(beta, prev_loss, alpha * loss)
+        prev_gain = fma(beta, prev_gain, alpha * gain)
+        total = prev_gain + prev_loss
         out[today] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
+    probe: float = prev_gain + x[0]
+    return probe  # a NaN change lands in the gain and stays there
 
 
 @kernel
@@ -75,58 +72,117 @@ def macd_into(
     macd_out: FloatArray,
     signal_out: FloatArray,
     hist_out: FloatArray,
-) -> None:
-    """TA_INT_MACD: EMA(fast) − EMA(slow) from the slow EMA's first bar, then EMA signal."""
+) -> float:
+    """TA_INT_MACD in one pass: EMA(fast) − EMA(slow), both from the slow EMA's first bar
+    (the fast one seeded with the SMA of the ``fastperiod`` closes ending there), then an
+    EMA signal of that line; all three outputs from ``slow − 1 + signal − 1`` on."""
     if slowperiod < fastperiod:
         fastperiod, slowperiod = slowperiod, fastperiod
     n = x.shape[0]
-    slow_lookback = slowperiod - 1
-    lookback = slow_lookback + signalperiod - 1
+    start = slowperiod - 1
+    lookback = start + signalperiod - 1
     if n <= lookback:
-        return
-    slow = np.empty(n, dtype=np.float64)
-    ema_into(x, slowperiod, 2.0 / (slowperiod + 1), slow_lookback, slow)
-    # The fast EMA starts where the slow one does (seeded with the SMA ending there).
-    ema_into(x, fastperiod, 2.0 / (fastperiod + 1), slow_lookback, macd_out)
-    for i in range(slow_lookback, n):
-        macd_out[i] = macd_out[i] - slow[i]
-    line = macd_out[slow_lookback:]
-    ema_into(
-        line, signalperiod, 2.0 / (signalperiod + 1), signalperiod - 1, signal_out[slow_lookback:]
-    )
-    for i in range(lookback, n):
-        hist_out[i] = macd_out[i] - signal_out[i]
+        return 0.0
+    k_slow = 2.0 / (slowperiod + 1)
+    k_fast = 2.0 / (fastperiod + 1)
+    k_signal = 2.0 / (signalperiod + 1)
+    total = 0.0
+    for i in range(slowperiod):
+        total += x[i]
+    slow = total / slowperiod
+    fast_total = 0.0
+    for i in range(slowperiod - fastperiod, slowperiod):
+        fast_total += x[i]
+    fast = fast_total / fastperiod
+    line = fast - slow
+    signal_total = line
+    for i in range(start + 1, lookback + 1):
+        slow = fma(x[i] - slow, k_slow, slow)
+        fast = fma(x[i] - fast, k_fast, fast)
+        line = fast - slow
+        signal_total += line
+    signal = signal_total / signalperiod
+    macd_out[lookback] = line
+    signal_out[lookback] = signal
+    hist_out[lookback] = line - signal
+    for i in range(lookback + 1, n):
+        slow = fma(x[i] - slow, k_slow, slow)
+        fast = fma(x[i] - fast, k_fast, fast)
+        line = fast - slow
+        signal = fma(line - signal, k_signal, signal)
+        macd_out[i] = line
+        signal_out[i] = signal
+        hist_out[i] = line - signal
+    return slow + total
 
 
 @kernel
-def roc_into(x: FloatArray, period: int, out: FloatArray) -> None:
+def roc_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_ROC: percent change over ``period`` bars; 0 when the old price is 0."""
+    probe = 0.0
+    for i in range(x.shape[0]):
+        probe += x[i]
     for i in range(period, x.shape[0]):
         old = x[i - period]
         out[i] = ((x[i] / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+    return probe
 
 
 @kernel
-def mom_into(x: FloatArray, period: int, out: FloatArray) -> None:
+def mom_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_MOM: price change over ``period`` bars."""
+    probe = 0.0
+    for i in range(period):
+        probe += x[i]
     for i in range(period, x.shape[0]):
-        out[i] = x[i] - x[i - period]
+        value = x[i]
+        out[i] = value - x[i - period]
+        probe += value
+    return probe
 
 
 # ---------------------------------------------------------------- kernels (full series)
 
 
 @kernel
-def rsi_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+def real_kernel(real: FloatArray, timeperiod: int, which: int) -> FloatArray:
+    """RSI (which=0), ROC (1) or MOM (2) with the package's NaN rule (see _common)."""
     n: int = len(real)
     out = np.empty(n, dtype=np.float64)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment1(real, pos)
-        rsi_into(real[begin:end], timeperiod, out[begin:end])
+        begin = next_valid1(real, pos)
+        end = n if optimistic else next_nan1(real, begin)
+        for attempt in range(2):
+            if which == 0:
+                probe = rsi_into(real[begin:end], timeperiod, out[begin:end])
+            elif which == 1:
+                probe = roc_into(real[begin:end], timeperiod, out[begin:end])
+            else:
+                probe = mom_into(real[begin:end], timeperiod, out[begin:end])
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan1(real, begin)
         fill_nan(out, pos, min(begin + timeperiod, end))
         pos = end
     return out
+
+
+@kernel
+def rsi_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return real_kernel(real, timeperiod, 0)
+
+
+@kernel
+def roc_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return real_kernel(real, timeperiod, 1)
+
+
+@kernel
+def mom_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return real_kernel(real, timeperiod, 2)
 
 
 @kernel
@@ -139,51 +195,30 @@ def macd_kernel(
     hist = np.empty(n, dtype=np.float64)
     lookback = max(fastperiod, slowperiod) - 1 + signalperiod - 1
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment1(real, pos)
-        macd_into(
-            real[begin:end],
-            fastperiod,
-            slowperiod,
-            signalperiod,
-            macd_line[begin:end],
-            signal[begin:end],
-            hist[begin:end],
-        )
-        # After the core: the MACD line is computable earlier, but TA-Lib reports it only
-        # from the signal line's first bar.
+        begin = next_valid1(real, pos)
+        end = n if optimistic else next_nan1(real, begin)
+        for attempt in range(2):
+            probe = macd_into(
+                real[begin:end],
+                fastperiod,
+                slowperiod,
+                signalperiod,
+                macd_line[begin:end],
+                signal[begin:end],
+                hist[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False
+            end = next_nan1(real, begin)
         stop = min(begin + lookback, end)
         fill_nan(macd_line, pos, stop)
         fill_nan(signal, pos, stop)
         fill_nan(hist, pos, stop)
         pos = end
     return macd_line, signal, hist
-
-
-@kernel
-def roc_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        roc_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + timeperiod, end))
-        pos = end
-    return out
-
-
-@kernel
-def mom_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        mom_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + timeperiod, end))
-        pos = end
-    return out
 
 
 # ---------------------------------------------------------------- public API

@@ -10,6 +10,8 @@ their arguments in Python and call the kernel. Conventions kept from TA-Lib:
   seeded on the previous one's first valid value.
 - KAMA uses the fixed fast/slow constants 2/(2+1) and 2/(30+1) of TA-Lib.
 - Period 1: SMA, EMA, WMA and KAMA return the input unchanged (no warm-up), as TA-Lib.
+- WMA re-anchors its running sums every 8·period bars (TA-Lib #255), so long series
+  do not drift.
 - The MA switch (``matype``) copies the input unchanged when ``timeperiod == 1``.
 """
 
@@ -29,19 +31,22 @@ from tools.indicators._common import (
     as_series,
     check_period,
     fill_nan,
-    segment1,
+    next_nan1,
+    next_valid1,
 )
-from tools.indicators._jit import kernel
+from tools.indicators._jit import fma, kernel
 
 # ---------------------------------------------------------------- cores (valid suffix)
+# Each core runs TA-Lib's loop on ``x`` (no leading NaN), writes ``out[lookback:]`` and
+# returns a probe that is NaN exactly when it read a NaN (see _common).
 
 
 @kernel
-def sma_into(x: FloatArray, period: int, out: FloatArray) -> None:
+def sma_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_INT_SMA: running sum; ``out[period-1:]`` gets the window means."""
     n = x.shape[0]
     if n < period:
-        return
+        return 0.0
     total = 0.0
     for i in range(period - 1):
         total += x[i]
@@ -50,111 +55,153 @@ def sma_into(x: FloatArray, period: int, out: FloatArray) -> None:
         value = total
         total -= x[i - period + 1]
         out[i] = value / period
+    return total  # a NaN read stays in the running sum
 
 
 @kernel
-def ema_into(x: FloatArray, period: int, k: float, start: int, out: FloatArray) -> None:
+def ema_into(x: FloatArray, period: int, k: float, start: int, out: FloatArray) -> float:
     """TA_INT_EMA from bar ``start`` (>= period-1): seed = SMA of the window ending there."""
     n = x.shape[0]
     start = max(start, period - 1)
     if start >= n:
-        return
+        return 0.0
     total = 0.0
     for i in range(start - period + 1, start + 1):
         total += x[i]
     prev = total / period
     out[start] = prev
     for i in range(start + 1, n):
-        prev = ((x[i] - prev) * k) + prev
+        prev = fma(x[i] - prev, k, prev)
         out[i] = prev
+    return prev + total  # both NaN-sticky; the seed sum covers bars before ``start``
 
 
 @kernel
-def wma_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """TA_INT_WMA: weights 1..period, updated in O(1) per bar."""
+def wma_into(x: FloatArray, period: int, out: FloatArray) -> float:
+    """TA_WMA: weights 1..period in O(1) per bar, re-anchored every 8·period bars."""
     n = x.shape[0]
     if n < period:
-        return
+        return 0.0
     if period == 1:
+        probe = 0.0
         for i in range(n):
             out[i] = x[i]
-        return
-    divider = (period * (period + 1)) >> 1
+            probe += x[i]
+        return probe
+    divider = period * (period + 1) / 2.0
     period_sub = 0.0
     period_sum = 0.0
-    weight = 1
+    probe = 0.0
     for i in range(period - 1):
         value = x[i]
         period_sub += value
-        period_sum += value * weight
-        weight += 1
+        period_sum += value * (i + 1)
+        probe += value
+    bars_since_reseed = 8 * period
     trailing_value = 0.0
     for i in range(period - 1, n):
         value = x[i]
+        probe += value  # the re-anchor can wash a NaN out of the sums: probe separately
         period_sub += value
         period_sub -= trailing_value
         period_sum += value * period
+        bars_since_reseed -= 1
+        if bars_since_reseed <= 0:
+            bars_since_reseed = 8 * period
+            period_sub = 0.0
+            period_sum = 0.0
+            weight = 1
+            for j in range(i - period + 1, i + 1):
+                period_sub += x[j]
+                period_sum += x[j] * weight
+                weight += 1
         trailing_value = x[i - period + 1]
         out[i] = period_sum / divider
         period_sum -= period_sub
+    return probe
 
 
 @kernel
-def dema_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """TA_DEMA: 2·EMA − EMA(EMA); lookback 2·(period−1)."""
+def dema_into(x: FloatArray, period: int, out: FloatArray) -> float:
+    """TA_DEMA in one pass: 2·EMA − EMA(EMA), the inner EMA seeded on the outer's first
+    ``period`` values; lookback 2·(period−1)."""
     n = x.shape[0]
     lookback = period - 1
     if n <= 2 * lookback:
-        return
+        return 0.0
     k = 2.0 / (period + 1)
-    first = np.empty(n, dtype=np.float64)
-    ema_into(x, period, k, lookback, first)
-    second = np.empty(n - lookback, dtype=np.float64)
-    ema_into(first[lookback:], period, k, lookback, second)
-    for i in range(2 * lookback, n):
-        out[i] = (2.0 * first[i]) - second[i - lookback]
+    total = 0.0
+    for i in range(period):
+        total += x[i]
+    e1 = total / period
+    sum2 = e1
+    for i in range(period, 2 * lookback + 1):
+        e1 = fma(x[i] - e1, k, e1)
+        sum2 += e1
+    e2 = sum2 / period
+    out[2 * lookback] = (2.0 * e1) - e2
+    for i in range(2 * lookback + 1, n):
+        e1 = fma(x[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
+        out[i] = (2.0 * e1) - e2
+    return e1 + total
 
 
 @kernel
-def tema_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """TA_TEMA: 3·EMA − 3·EMA(EMA) + EMA(EMA(EMA)); lookback 3·(period−1)."""
+def tema_into(x: FloatArray, period: int, out: FloatArray) -> float:
+    """TA_TEMA in one pass: 3·EMA − 3·EMA(EMA) + EMA(EMA(EMA)); lookback 3·(period−1)."""
     n = x.shape[0]
     lookback = period - 1
     if n <= 3 * lookback:
-        return
+        return 0.0
     k = 2.0 / (period + 1)
-    first = np.empty(n, dtype=np.float64)
-    ema_into(x, period, k, lookback, first)
-    second = np.empty(n - lookback, dtype=np.float64)
-    ema_into(first[lookback:], period, k, lookback, second)
-    third = np.empty(n - 2 * lookback, dtype=np.float64)
-    ema_into(second[lookback:], period, k, lookback, third)
-    for i in range(3 * lookback, n):
-        e1 = first[i]
-        e2 = second[i - lookback]
-        e3 = third[i - 2 * lookback]
+    total = 0.0
+    for i in range(period):
+        total += x[i]
+    e1 = total / period
+    sum2 = e1
+    for i in range(period, 2 * lookback + 1):
+        e1 = fma(x[i] - e1, k, e1)
+        sum2 += e1
+    e2 = sum2 / period
+    sum3 = e2
+    for i in range(2 * lookback + 1, 3 * lookback + 1):
+        e1 = fma(x[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
+        sum3 += e2
+    e3 = sum3 / period
+    out[3 * lookback] = e3 + ((3.0 * e1) - (3.0 * e2))
+    for i in range(3 * lookback + 1, n):
+        e1 = fma(x[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
+        e3 = fma(e2 - e3, k, e3)
         out[i] = e3 + ((3.0 * e1) - (3.0 * e2))
+    return e1 + total
 
 
 @kernel
-def kama_into(x: FloatArray, period: int, out: FloatArray) -> None:
+def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_KAMA: efficiency ratio scaled between TA-Lib's fixed fast (2) and slow (30) EMAs."""
     n = x.shape[0]
     if period == 1:  # TA-Lib's KAMA(1) returns its input unchanged
+        probe = 0.0
         for i in range(n):
             out[i] = x[i]
-        return
+            probe += x[i]
+        return probe
     if n <= period:
-        return
+        return 0.0
     const_max = 2.0 / (30.0 + 1.0)
     const_diff = 2.0 / (2.0 + 1.0) - const_max
     sum_roc1 = 0.0
+    probe = x[0]
     # Consecutive zero changes: a whole window of them means the (add-then-subtract)
     # sum is exactly 0, so TA-Lib drops its rounding residue.
     null_run = 0
     for today in range(period):
         diff = x[today] - x[today + 1]
         sum_roc1 += abs(diff)
+        probe += x[today + 1]
         null_run = null_run + 1 if diff == 0.0 else 0
     today = period
     prev_kama = x[today - 1]
@@ -181,6 +228,17 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> None:
         ratio *= ratio
         prev_kama = ((x[today] - prev_kama) * ratio) + prev_kama
         out[today] = prev_kama
+    result: float = prev_kama + probe  # prev_kama reads every later bar, keeps a NaN
+    return result
+
+
+@kernel
+def copy_into(x: FloatArray, out: FloatArray) -> float:
+    probe = 0.0
+    for i in range(x.shape[0]):
+        out[i] = x[i]
+        probe += x[i]
+    return probe
 
 
 @kernel
@@ -198,130 +256,76 @@ def ma_lookback(period: int, matype: int) -> int:
 
 
 @kernel
-def ma_into(x: FloatArray, period: int, matype: int, out: FloatArray) -> None:
+def ma_into(x: FloatArray, period: int, matype: int, out: FloatArray) -> float:
     """TA_MA: dispatch on ``matype``; ``period == 1`` copies the input as TA-Lib does."""
     if period == 1:
-        for i in range(x.shape[0]):
-            out[i] = x[i]
-    elif matype == MA_SMA:
-        sma_into(x, period, out)
-    elif matype == MA_EMA:
-        ema_into(x, period, 2.0 / (period + 1), period - 1, out)
-    elif matype == MA_WMA:
-        wma_into(x, period, out)
-    elif matype == MA_DEMA:
-        dema_into(x, period, out)
-    elif matype == MA_TEMA:
-        tema_into(x, period, out)
-    elif matype == MA_KAMA:
-        kama_into(x, period, out)
-    else:
-        raise ValueError("unsupported matype")
+        return copy_into(x, out)
+    if matype == MA_SMA:
+        return sma_into(x, period, out)
+    if matype == MA_EMA:
+        return ema_into(x, period, 2.0 / (period + 1), period - 1, out)
+    if matype == MA_WMA:
+        return wma_into(x, period, out)
+    if matype == MA_DEMA:
+        return dema_into(x, period, out)
+    if matype == MA_TEMA:
+        return tema_into(x, period, out)
+    if matype == MA_KAMA:
+        return kama_into(x, period, out)
+    raise ValueError("unsupported matype")
 
 
 # ---------------------------------------------------------------- kernels (full series)
 
 
 @kernel
-def sma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = timeperiod - 1
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        sma_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
-def wma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = timeperiod - 1
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        wma_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
-def dema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = 2 * (timeperiod - 1)
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        dema_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
-def tema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = 3 * (timeperiod - 1)
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        tema_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
-def kama_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = timeperiod if timeperiod > 1 else 0
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        kama_into(real[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
-def ema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
-    lookback = timeperiod - 1
-    k = 2.0 / (timeperiod + 1)
-    pos = 0
-    while pos < n:
-        begin, end = segment1(real, pos)
-        if timeperiod == 1:  # TA-Lib's EMA(1) returns its input unchanged
-            out[begin:end] = real[begin:end]
-        else:
-            ema_into(real[begin:end], timeperiod, k, lookback, out[begin:end])
-        fill_nan(out, pos, min(begin + lookback, end))
-        pos = end
-    return out
-
-
-@kernel
 def ma_kernel(real: FloatArray, timeperiod: int, matype: int) -> FloatArray:
+    """Any MA type on a full series, with the package's NaN rule (see _common)."""
     n: int = len(real)
     out = np.empty(n, dtype=np.float64)
     lookback = ma_lookback(timeperiod, matype)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment1(real, pos)
-        ma_into(real[begin:end], timeperiod, matype, out[begin:end])
+        begin = next_valid1(real, pos)
+        end = n if optimistic else next_nan1(real, begin)
+        if np.isnan(ma_into(real[begin:end], timeperiod, matype, out[begin:end])):
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan1(real, begin)
+            ma_into(real[begin:end], timeperiod, matype, out[begin:end])
         fill_nan(out, pos, min(begin + lookback, end))
         pos = end
     return out
+
+
+@kernel
+def sma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_SMA)
+
+
+@kernel
+def ema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_EMA)
+
+
+@kernel
+def wma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_WMA)
+
+
+@kernel
+def dema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_DEMA)
+
+
+@kernel
+def tema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_TEMA)
+
+
+@kernel
+def kama_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
+    return ma_kernel(real, timeperiod, MA_KAMA)
 
 
 # ---------------------------------------------------------------- public API

@@ -24,12 +24,24 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero_scaled,
-    segment3,
+    next_nan3,
+    next_valid3,
 )
+from tools.indicators._extrema import rolling_max_into, rolling_min_into
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ma_into, ma_lookback
 
 # ---------------------------------------------------------------- cores (valid suffix)
+# Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
+
+
+@kernel
+def hlc_sum(high: FloatArray, low: FloatArray, close: FloatArray) -> float:
+    """The probe of the window scans: a sum of every input value."""
+    probe = 0.0
+    for i in range(high.shape[0]):
+        probe += high[i] + low[i] + close[i]
+    return probe
 
 
 @kernel
@@ -38,55 +50,33 @@ def range_position_into(
     low: FloatArray,
     close: FloatArray,
     period: int,
-    scale: float,
     williams: bool,
     out: FloatArray,
-) -> None:
+) -> float:
     """Where the close sits in the ``period``-bar high/low range (TA-Lib's STOCH/WILLR).
 
-    STOCH (``williams`` False): (close − lowest) / (highest − lowest) · scale.
-    WILLR (``williams`` True): (highest − close) / (highest − lowest) · scale, clamped
+    STOCH (``williams`` False): (close − lowest) / (highest − lowest) · 100.
+    WILLR (``williams`` True): (highest − close) / (highest − lowest) · −100, clamped
     to [−100, 0]. A window whose range is within 1e-14 of its own price level is flat: 0.
     """
     n = high.shape[0]
-    lowest_idx = -1
-    highest_idx = -1
-    lowest = 0.0
-    highest = 0.0
-    for today in range(period - 1, n):
-        trailing = today - period + 1
-        value = low[today]
-        if lowest_idx < trailing:
-            lowest_idx = trailing
-            lowest = low[lowest_idx]
-            for i in range(lowest_idx + 1, today + 1):
-                value = low[i]
-                if value < lowest:
-                    lowest_idx = i
-                    lowest = value
-        elif value <= lowest:
-            lowest_idx = today
-            lowest = value
-        value = high[today]
-        if highest_idx < trailing:
-            highest_idx = trailing
-            highest = high[highest_idx]
-            for i in range(highest_idx + 1, today + 1):
-                value = high[i]
-                if value > highest:
-                    highest_idx = i
-                    highest = value
-        elif value >= highest:
-            highest_idx = today
-            highest = value
-        spread = highest - lowest
-        if is_zero_scaled(spread, abs(highest) + abs(lowest)):
-            out[today] = 0.0
+    if n < period:
+        return 0.0
+    lowest = np.empty(n, dtype=np.float64)
+    rolling_max_into(high, period, out)
+    rolling_min_into(low, period, lowest)
+    for i in range(period - 1, n):
+        top = out[i]
+        bottom = lowest[i]
+        spread = top - bottom
+        if is_zero_scaled(spread, abs(top) + abs(bottom)):
+            out[i] = 0.0
         elif williams:
-            position = ((highest - close[today]) / spread) * scale
-            out[today] = 0.0 if position > 0.0 else max(position, -100.0)
+            position = ((top - close[i]) / spread) * -100.0
+            out[i] = 0.0 if position > 0.0 else max(position, -100.0)
         else:
-            out[today] = ((close[today] - lowest) / spread) * scale
+            out[i] = ((close[i] - bottom) / spread) * 100.0
+    return hlc_sum(high, low, close)
 
 
 @kernel
@@ -101,29 +91,30 @@ def stoch_into(
     slowd_matype: int,
     slowk: FloatArray,
     slowd: FloatArray,
-) -> None:
-    """TA_STOCH: fast %K scan, then two MAs (TA-Lib's MA switch)."""
+) -> float:
+    """TA_STOCH: fast %K, then two MAs (TA-Lib's MA switch)."""
     n = high.shape[0]
     lookback_k = fastk_period - 1
     lookback_slowk = ma_lookback(slowk_period, slowk_matype)
     lookback = lookback_k + lookback_slowk + ma_lookback(slowd_period, slowd_matype)
     if n <= lookback:
-        return
+        return 0.0
     fastk = np.empty(n, dtype=np.float64)
-    range_position_into(high, low, close, fastk_period, 100.0, False, fastk)
+    probe = range_position_into(high, low, close, fastk_period, False, fastk)
     ma_into(fastk[lookback_k:], slowk_period, slowk_matype, slowk[lookback_k:])
     start = lookback_k + lookback_slowk
     ma_into(slowk[start:], slowd_period, slowd_matype, slowd[start:])
+    return probe
 
 
 @kernel
 def cci_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> None:
+) -> float:
     """TA_CCI: the window sits in a circular buffer summed in buffer order, as in TA-Lib."""
     n = high.shape[0]
     if n < period:
-        return
+        return 0.0
     buffer = np.zeros(period, dtype=np.float64)
     slot = 0
     for i in range(period - 1):
@@ -147,6 +138,7 @@ def cci_into(
         else:
             out[i] = numerator / (0.015 * deviation)
         slot = slot + 1 if slot + 1 < period else 0
+    return hlc_sum(high, low, close)
 
 
 # ---------------------------------------------------------------- kernels (full series)
@@ -173,20 +165,27 @@ def stoch_kernel(
         + ma_lookback(slowd_period, slowd_matype)
     )
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        stoch_into(
-            high[begin:end],
-            low[begin:end],
-            close[begin:end],
-            fastk_period,
-            slowk_period,
-            slowk_matype,
-            slowd_period,
-            slowd_matype,
-            slowk[begin:end],
-            slowd[begin:end],
-        )
+        begin = next_valid3(high, low, close, pos)
+        end = n if optimistic else next_nan3(high, low, close, begin)
+        for attempt in range(2):
+            probe = stoch_into(
+                high[begin:end],
+                low[begin:end],
+                close[begin:end],
+                fastk_period,
+                slowk_period,
+                slowk_matype,
+                slowd_period,
+                slowd_matype,
+                slowk[begin:end],
+                slowd[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan3(high, low, close, begin)
         # After the core: slow %K is reported only from slow %D's first bar, as in TA-Lib.
         stop = min(begin + lookback, end)
         fill_nan(slowk, pos, stop)
@@ -196,39 +195,44 @@ def stoch_kernel(
 
 
 @kernel
-def willr_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
+def window_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
 ) -> FloatArray:
+    """WILLR (which=0) or CCI (1) with the package's NaN rule."""
     n: int = len(high)
     out = np.empty(n, dtype=np.float64)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        range_position_into(
-            high[begin:end],
-            low[begin:end],
-            close[begin:end],
-            timeperiod,
-            -100.0,
-            True,
-            out[begin:end],
-        )
+        begin = next_valid3(high, low, close, pos)
+        end = n if optimistic else next_nan3(high, low, close, begin)
+        for attempt in range(2):
+            h = high[begin:end]
+            lo = low[begin:end]
+            c = close[begin:end]
+            if which == 0:
+                probe = range_position_into(h, lo, c, timeperiod, True, out[begin:end])
+            else:
+                probe = cci_into(h, lo, c, timeperiod, out[begin:end])
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False
+            end = next_nan3(high, low, close, begin)
         fill_nan(out, pos, min(begin + timeperiod - 1, end))
         pos = end
     return out
 
 
 @kernel
+def willr_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
+) -> FloatArray:
+    return window_kernel(high, low, close, timeperiod, 0)
+
+
+@kernel
 def cci_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
-    pos = 0
-    while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        cci_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + timeperiod - 1, end))
-        pos = end
-    return out
+    return window_kernel(high, low, close, timeperiod, 1)
 
 
 # ---------------------------------------------------------------- public API

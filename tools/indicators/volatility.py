@@ -27,13 +27,16 @@ from tools.indicators._common import (
     check_period,
     check_real,
     fill_nan,
-    segment1,
-    segment3,
+    next_nan1,
+    next_nan3,
+    next_valid1,
+    next_valid3,
 )
-from tools.indicators._jit import kernel
+from tools.indicators._jit import fma, kernel
 from tools.indicators.moving_averages import ma_into, ma_lookback
 
 # ---------------------------------------------------------------- cores (valid suffix)
+# Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
 
 
 @kernel
@@ -43,7 +46,7 @@ def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) 
     low_i = low[i]
     prev_close = close[i - 1]
     greatest: float = high_i - low_i
-    # Explicit comparisons, not max(): a NaN must lose exactly as in TA-Lib's C code.
+    # Explicit comparisons, not max(): the same selects as TA-Lib's C code.
     up = abs(prev_close - high_i)
     greatest = up if up > greatest else greatest
     down = abs(prev_close - low_i)
@@ -51,49 +54,57 @@ def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) 
 
 
 @kernel
-def trange_into(high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray) -> None:
-    for i in range(1, high.shape[0]):
+def trange_into(high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray) -> float:
+    n = high.shape[0]
+    probe: float = close[0] if n else 0.0
+    for i in range(1, n):
         out[i] = true_range_at(high, low, close, i)
+        probe += high[i] + low[i] + close[i]
+    return probe
 
 
 @kernel
 def atr_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> None:
+) -> float:
     """TA_ATR: SMA-seeded Wilder smoothing of the true range; lookback ``period``."""
     n = high.shape[0]
     if n <= period:
-        return
-    # TA-Lib's two-coefficient Wilder step: beta first, so alpha + beta is exactly 1.
+        return 0.0
+    # TA-Lib's two-coefficient Wilder step, fused as fma(beta, atr, alpha·tr); beta is
+    # computed first so that alpha + beta is exactly 1.
     beta = (period - 1) / period
     alpha = 1.0 - beta
     total = 0.0
+    probe: float = close[0]
     for i in range(1, period + 1):
         total += true_range_at(high, low, close, i)
+        probe += high[i] + low[i] + close[i]
     prev_atr = total / period
     out[period] = prev_atr
     for i in range(period + 1, n):
-        prev_atr = alpha * true_range_at(high, low, close, i) + beta * prev_atr
+        prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
         out[i] = prev_atr
+        probe += high[i] + low[i] + close[i]
+    return probe
 
 
 @kernel
 def natr_into(
     high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> None:
+) -> float:
     """TA_NATR: ATR as a percentage of the close (0 where the close is exactly 0).
 
     TA-Lib quirk kept: ``period == 1`` returns the raw true range, not normalised.
     """
     n = high.shape[0]
-    if n <= period:
-        return
-    atr_into(high, low, close, period, out)
-    if period <= 1:
-        return
+    probe = atr_into(high, low, close, period, out)
+    if period <= 1 or n <= period:
+        return probe
     for i in range(period, n):
         value = close[i]
         out[i] = (out[i] / value) * 100.0 if value != 0.0 else 0.0
+    return probe
 
 
 @kernel
@@ -182,63 +193,73 @@ def bbands_into(
     upper: FloatArray,
     middle: FloatArray,
     lower: FloatArray,
-) -> None:
+) -> float:
     """TA_BBANDS: MA middle band ± nbdev · population standard deviation (TA_STDDEV)."""
     n = x.shape[0]
     lookback = max(ma_lookback(period, matype), period - 1)
     if n <= lookback:
-        return
-    ma_into(x, period, matype, middle)
+        return 0.0
+    probe = ma_into(x, period, matype, middle)
     variance_into(x, period, lookback, upper)
     for i in range(lookback, n):
         deviation = math.sqrt(upper[i])
         mid = middle[i]
         upper[i] = mid + deviation * nbdevup
         lower[i] = mid - deviation * nbdevdn
+    return probe
 
 
 # ---------------------------------------------------------------- kernels (full series)
 
 
 @kernel
-def trange_kernel(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+def hlc_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
+) -> FloatArray:
+    """TRANGE (which=0), ATR (1) or NATR (2) with the package's NaN rule."""
     n: int = len(high)
     out = np.empty(n, dtype=np.float64)
+    lookback = 1 if which == 0 else max(timeperiod, 1)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        trange_into(high[begin:end], low[begin:end], close[begin:end], out[begin:end])
-        fill_nan(out, pos, min(begin + 1, end))
+        begin = next_valid3(high, low, close, pos)
+        end = n if optimistic else next_nan3(high, low, close, begin)
+        for attempt in range(2):
+            h = high[begin:end]
+            lo = low[begin:end]
+            c = close[begin:end]
+            o = out[begin:end]
+            if which == 0:
+                probe = trange_into(h, lo, c, o)
+            elif which == 1:
+                probe = atr_into(h, lo, c, timeperiod, o)
+            else:
+                probe = natr_into(h, lo, c, timeperiod, o)
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan3(high, low, close, begin)
+        fill_nan(out, pos, min(begin + lookback, end))
         pos = end
     return out
 
 
 @kernel
+def trange_kernel(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+    return hlc_kernel(high, low, close, 1, 0)
+
+
+@kernel
 def atr_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
-    pos = 0
-    while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        atr_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + timeperiod, end))
-        pos = end
-    return out
+    return hlc_kernel(high, low, close, timeperiod, 1)
 
 
 @kernel
 def natr_kernel(
     high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
 ) -> FloatArray:
-    n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
-    pos = 0
-    while pos < n:
-        begin, end = segment3(high, low, close, pos)
-        natr_into(high[begin:end], low[begin:end], close[begin:end], timeperiod, out[begin:end])
-        fill_nan(out, pos, min(begin + timeperiod, end))
-        pos = end
-    return out
+    return hlc_kernel(high, low, close, timeperiod, 2)
 
 
 @kernel
@@ -249,20 +270,27 @@ def bbands_kernel(
     upper = np.empty(n, dtype=np.float64)
     middle = np.empty(n, dtype=np.float64)
     lower = np.empty(n, dtype=np.float64)
-    lookback = ma_lookback(timeperiod, matype)
+    lookback = max(ma_lookback(timeperiod, matype), timeperiod - 1)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment1(real, pos)
-        bbands_into(
-            real[begin:end],
-            timeperiod,
-            nbdevup,
-            nbdevdn,
-            matype,
-            upper[begin:end],
-            middle[begin:end],
-            lower[begin:end],
-        )
+        begin = next_valid1(real, pos)
+        end = n if optimistic else next_nan1(real, begin)
+        for attempt in range(2):
+            probe = bbands_into(
+                real[begin:end],
+                timeperiod,
+                nbdevup,
+                nbdevdn,
+                matype,
+                upper[begin:end],
+                middle[begin:end],
+                lower[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False
+            end = next_nan1(real, begin)
         stop = min(begin + lookback, end)
         fill_nan(upper, pos, stop)
         fill_nan(middle, pos, stop)

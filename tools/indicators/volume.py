@@ -17,8 +17,10 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero_scaled,
-    segment2,
-    segment4,
+    next_nan2,
+    next_nan4,
+    next_valid2,
+    next_valid4,
 )
 from tools.indicators._jit import kernel
 
@@ -26,21 +28,24 @@ from tools.indicators._jit import kernel
 
 
 @kernel
-def obv_into(real: FloatArray, volume: FloatArray, out: FloatArray) -> None:
-    """TA_OBV; lookback 0."""
+def obv_into(real: FloatArray, volume: FloatArray, out: FloatArray) -> float:
+    """TA_OBV; lookback 0. Selects, not branches: up and down bars are a coin flip."""
     n = real.shape[0]
     if n == 0:
-        return
+        return 0.0
     prev_obv = volume[0]
     prev_real = real[0]
+    probe = 0.0
     for i in range(n):
         value = real[i]
-        if value > prev_real:
-            prev_obv += volume[i]
-        elif value < prev_real:
-            prev_obv -= volume[i]
+        amount = volume[i]
+        up = prev_obv + amount
+        down = prev_obv - amount
+        prev_obv = up if value > prev_real else (down if value < prev_real else prev_obv)
         out[i] = prev_obv
         prev_real = value
+        probe += value + amount
+    return probe
 
 
 @kernel
@@ -51,11 +56,11 @@ def mfi_into(
     volume: FloatArray,
     period: int,
     out: FloatArray,
-) -> None:
+) -> float:
     """TA_MFI: positive / total money flow over a circular buffer of ``period`` bars."""
     n = high.shape[0]
     if n <= period:
-        return
+        return 0.0
     positive = np.zeros(period, dtype=np.float64)
     negative = np.zeros(period, dtype=np.float64)
     slot = 0
@@ -65,7 +70,9 @@ def mfi_into(
     # Bars in a row that added no money flow: once a whole period of them has passed,
     # the running sums are exactly 0 and TA-Lib drops their rounding residue.
     null_run = 0
+    probe: float = volume[0] + high[0] + low[0] + close[0]
     for today in range(1, n):
+        probe += volume[today] + high[today] + low[today] + close[today]
         if today > period:
             pos_sum -= positive[slot]
             neg_sum -= negative[slot]
@@ -90,6 +97,7 @@ def mfi_into(
             clamped = 0.0 if pos_sum < 0.0 else (total if pos_sum > total else pos_sum)
             out[today] = 0.0 if total <= 0.0 else 100.0 * (clamped / total)
         slot = slot + 1 if slot + 1 < period else 0
+    return probe
 
 
 # ---------------------------------------------------------------- kernels (full series)
@@ -100,9 +108,14 @@ def obv_kernel(real: FloatArray, volume: FloatArray) -> FloatArray:
     n: int = len(real)
     out = np.empty(n, dtype=np.float64)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment2(real, volume, pos)
-        obv_into(real[begin:end], volume[begin:end], out[begin:end])
+        begin = next_valid2(real, volume, pos)
+        end = n if optimistic else next_nan2(real, volume, begin)
+        if np.isnan(obv_into(real[begin:end], volume[begin:end], out[begin:end])):
+            optimistic = False  # a NaN inside: cut the series at it, run by run
+            end = next_nan2(real, volume, begin)
+            obv_into(real[begin:end], volume[begin:end], out[begin:end])
         fill_nan(out, pos, begin)
         pos = end
     return out
@@ -115,16 +128,23 @@ def mfi_kernel(
     n: int = len(high)
     out = np.empty(n, dtype=np.float64)
     pos = 0
+    optimistic = True
     while pos < n:
-        begin, end = segment4(high, low, close, volume, pos)
-        mfi_into(
-            high[begin:end],
-            low[begin:end],
-            close[begin:end],
-            volume[begin:end],
-            timeperiod,
-            out[begin:end],
-        )
+        begin = next_valid4(high, low, close, volume, pos)
+        end = n if optimistic else next_nan4(high, low, close, volume, begin)
+        for attempt in range(2):
+            probe = mfi_into(
+                high[begin:end],
+                low[begin:end],
+                close[begin:end],
+                volume[begin:end],
+                timeperiod,
+                out[begin:end],
+            )
+            if attempt == 1 or not np.isnan(probe):
+                break
+            optimistic = False
+            end = next_nan4(high, low, close, volume, begin)
         fill_nan(out, pos, min(begin + timeperiod, end))
         pos = end
     return out
