@@ -332,3 +332,21 @@ def test_indicator_when_input_empty_then_returns_empty_arrays(case: Case) -> Non
     empty = np.array([], dtype=np.float64)
     ours = as_outputs(case.ours(*[empty] * len(case.inputs)))
     assert all(o.shape == (0,) and o.dtype == np.float64 for o in ours)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_indicator_on_long_series_when_compared_with_talib_then_no_drift(case: Case) -> None:
+    """200,000 bars with one large print: running sums must not drift past the tolerance."""
+    rng = np.random.default_rng(2024)
+    length = 200_000
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, length)))
+    close[150_000] *= 1000.0  # an outlier entering and leaving every window
+    series = Series(
+        high=close * (1.0 + np.abs(rng.normal(0.0, 0.01, length))),
+        low=close * (1.0 - np.abs(rng.normal(0.0, 0.01, length))),
+        close=close,
+        volume=rng.integers(1, 1_000_000, length).astype(np.float64),
+    )
+    for params in case.params:
+        ours, reference = case.run(series, params)
+        assert_matches_oracle(ours, reference, f"{case.name}{dict(params)} long")
