@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tools.backtest import BacktestConfig, BacktestValidationError
+from tools.backtest import BacktestConfig, BacktestValidationError, run_arrays
 from tools.backtest.kernel import N_TR, STATUS_OK, STATUS_RUINED, TR_PNL, simulate
 from tools.backtest.sweep import sweep
 from tools.backtest.validate import replay_equity, validate_run
+from tools.costs import CommissionModel
 
 RNG = np.random.default_rng(11)
 CLOSE = 50 * np.exp(np.cumsum(RNG.normal(0, 0.02, (1, 120)), axis=1))
@@ -88,3 +91,46 @@ def test_sweep_when_runs_are_sane_then_no_error_and_one_row_per_run() -> None:
     result = sweep(OPEN, HIGH, LOW, CLOSE, signals, BacktestConfig())
     assert result.metrics.shape == (2, 1, 11)
     assert np.all(result.column("invalid") == 0.0)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    allow_short=st.booleans(),
+    stop=st.sampled_from([0.0, 0.02, 0.08]),
+    trail=st.sampled_from([0.0, 0.05]),
+    take=st.sampled_from([0.0, 0.1]),
+    levels=st.integers(0, 2),
+    per_share=st.booleans(),
+)
+def test_random_markets_and_configs_when_run_then_always_pass_own_validation(
+    seed: int,
+    allow_short: bool,
+    stop: float,
+    trail: float,
+    take: float,
+    levels: int,
+    per_share: bool,
+) -> None:
+    rng = np.random.default_rng(seed)
+    close = 30 * np.exp(np.cumsum(rng.normal(0, 0.03, (3, 80)), axis=1))
+    open_ = close * np.exp(rng.normal(0, 0.01, close.shape))
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.03, close.shape))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.03, close.shape))
+    signal = rng.integers(-1, 2, close.shape).astype(np.int8)
+    commission = (
+        CommissionModel.ibkr_us_fixed()
+        if per_share
+        else CommissionModel(kind="percent", rate=0.001)
+    )
+    cfg = BacktestConfig(
+        cash=50_000, size_fraction=0.3, allow_short=allow_short, commission=commission,
+        slippage_bps=3, stop_loss=stop, trailing_stop=trail, take_profit=take,
+        pyramid_levels=levels, pyramid_fraction=0.2,
+    )  # fmt: skip
+    atr = np.abs(high - low)  # any positive spacing will do for the property
+    result = run_arrays(open_, high, low, close, signal, cfg, atr=atr)  # raises if unsound
+    assert result.metrics.equity_final == pytest.approx(
+        50_000 + sum(t.pnl for t in result.trades), rel=1e-9
+    )
+    assert all(t.size > 0 and t.entry_bar <= t.exit_bar for t in result.trades)
+    assert all(1 <= t.tranches <= levels + 1 for t in result.trades)
