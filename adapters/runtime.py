@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigurationError
-from core.ports import Broker, MarketData, Store
+from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import TradingState
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ async def cycle_service(
     store: Store | None = None,
     market: MarketData | None = None,
     broker: Broker | None = None,
+    reasoner: Reasoner | None = None,
     registry: Mapping[str, AgentSpec] | None = None,
     trading_state: TradingState = TradingState.ACTIVE,
     meta: dict[str, Any] | None = None,
@@ -112,7 +113,8 @@ async def cycle_service(
             stack.callback(store.close)
         market = market or load_market(settings, universe_file)
         symbols = resolve_universe(settings, market, universe_file)
-        reasoner = make_reasoner(llm, settings, store)
+        reasoner = reasoner or make_reasoner(llm, settings, store)
+        cache = getattr(reasoner, "inner", None)
         if broker is None:
             broker = make_broker(settings, store)
             await broker.connect()
@@ -145,19 +147,26 @@ async def cycle_service(
                 "llm": llm or settings.llm.provider,
                 "broker": settings.broker.kind,
                 "universe_file": str(universe_file) if universe_file else None,
+                # the response cache's key for this run, so `cycle replay` finds its answers
+                "llm_cache_model": getattr(cache, "model", None),
                 **(meta or {}),
             },
         )
 
 
-def replay_backend(original: str) -> str:
-    """The LLM backend that re-runs a cycle without new model calls: offline stays offline;
-    a replay file is served through the response cache first (keyed by the same model
-    name, so recorded answers win over a file edited since); anything else answers from
-    the cache only."""
-    if original in ("offline", "cache") or original.startswith("replay:"):
-        return original
-    return "cache"
+def replay_reasoner(doc: dict[str, Any], settings: Settings, store: Store) -> tuple[Any, str]:
+    """The reasoner that re-runs a recorded cycle without any new model call: offline stays
+    offline; anything else answers only from the response cache, under the cache key the
+    original run used (``llm_cache_model``), and a miss falls back to offline judgement."""
+    from adapters.llm.budget import BudgetedReasoner
+    from adapters.llm.cache import CachedReasoner
+    from adapters.llm.factory import make_reasoner
+
+    if (doc.get("llm") or "offline") == "offline":
+        return make_reasoner("offline", settings, store), "offline"
+    model = str(doc.get("llm_cache_model") or settings.llm.model)
+    cached = CachedReasoner(None, store, model)
+    return BudgetedReasoner(cached, settings.llm.budget_usd_per_cycle), f"cache:{model}"
 
 
 async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict[str, Any]:
@@ -204,11 +213,11 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
         store.kv_set(LAST_BAR_KEY, doc["as_of"], actor="replay")  # bars already fed
         broker = PaperBroker(store, PaperBrokerConfig(label="replay", starting_cash=portfolio.cash))
         await broker.connect()
-        replay_llm = replay_backend(str(doc.get("llm") or "offline"))
+        reasoner, replay_llm = replay_reasoner(doc, settings, store)
         replay_id = f"{cycle_id}.replay"
         async with cycle_service(
             settings,
-            llm=replay_llm,
+            reasoner=reasoner,
             universe_file=doc.get("universe_file"),
             state_dir=workdir,
             store=store,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime import cycle_service, replay_backend, replay_cycle
+from adapters.runtime import cycle_service, replay_cycle, replay_reasoner
 from adapters.storage.sqlite import SqliteStore
 from config.settings import load_settings
 from core.errors import ConfigurationError
@@ -45,7 +45,15 @@ async def test_replay_when_cycle_unknown_then_configuration_error(tmp_path: Path
         await replay_cycle(settings, "cycle-1999-01-01", tmp_path / "replay")
 
 
-def test_replay_backend_never_calls_a_paid_model() -> None:
-    assert replay_backend("anthropic") == "cache"
-    assert replay_backend("offline") == "offline"
-    assert replay_backend("replay:/x.jsonl") == "replay:/x.jsonl"
+def test_replay_reasoner_when_cycle_used_a_model_then_answers_only_from_cache(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    store = SqliteStore(tmp_path / "q.db")
+    doc = {"llm": "anthropic", "llm_cache_model": "claude-sonnet-4-5"}
+    reasoner, label = replay_reasoner(doc, settings, store)
+    assert label == "cache:claude-sonnet-4-5"
+    assert reasoner.inner.inner is None  # no backend behind the cache: no paid call
+    _, label = replay_reasoner({"llm": "offline"}, settings, store)
+    assert label == "offline"
+    store.close()
