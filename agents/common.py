@@ -181,10 +181,11 @@ def current_portfolio(ctx: AgentContext, prices: dict[str, float] | None = None)
     if book is None:
         cash = float(ctx.settings.get("starting_cash", DEFAULT_STARTING_CASH))
         book = Portfolio.open(cash)
-    # Fills that arrived since the last reconciliation (e.g. at today's open) count now;
+    # Fills that arrived since the last reconciliation (e.g. at today's open) count now —
+    # up to the as-of date only, so a replayed past cycle does not see later fills;
     # apply_fill ignores a fill id it has already applied.
     for fill in sorted(ctx.store.fills(), key=lambda f: f.ts):
-        if fill.fill_id not in book.fill_ids:
+        if fill.fill_id not in book.fill_ids and fill.ts.date() <= ctx.as_of:
             book = apply_fill(book, fill)
     return book.mark(prices) if prices else book
 

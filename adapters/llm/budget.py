@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from core.errors import BudgetExhaustedError
-from core.ports import Reasoner, ReasonRequest, ReasonResponse
+from core.ports import Reasoner, ReasonRequest, ReasonResponse, Store
 
 BUDGET_EXHAUSTED = "budget_exhausted"
+LEDGERS = "llm_ledger"  # store documents: one ledger per cycle id
 
 
 @runtime_checkable
@@ -84,6 +85,32 @@ class LlmLedger:
     def cost_usd(self) -> float:
         return sum(u.cost_usd for u in self.per_agent.values())
 
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "budget_usd": self.budget_usd,
+            "provider": self.provider,
+            "exhausted": self.exhausted,
+            "per_agent": {name: u.as_dict() for name, u in self.per_agent.items()},
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> LlmLedger:
+        ledger = cls(
+            cycle_id=str(doc["cycle_id"]),
+            budget_usd=float(doc["budget_usd"]),
+            provider=str(doc.get("provider", "")),
+            exhausted=bool(doc.get("exhausted", False)),
+        )
+        for name, u in doc.get("per_agent", {}).items():
+            usage = ledger.per_agent[name]
+            for key in ("calls", "cached_calls", "input_tokens", "output_tokens"):
+                setattr(usage, key, int(u.get(key, 0)))
+            usage.cost_usd = float(u.get("cost_usd", 0.0))
+            usage.charged_usd = float(u.get("charged_usd", 0.0))
+            usage.fallbacks.update({k: int(v) for k, v in u.get("fallbacks", {}).items()})
+        return ledger
+
     def summary(self) -> dict[str, Any]:
         agents = {name: u.as_dict() for name, u in sorted(self.per_agent.items())}
         inputs = sum(u.input_tokens for u in self.per_agent.values())
@@ -106,11 +133,17 @@ class LlmLedger:
 
 
 class BudgetedReasoner:
-    """A ``Reasoner`` that refuses calls once the cycle's budget could be exceeded."""
+    """A ``Reasoner`` that refuses calls once the cycle's budget could be exceeded.
 
-    def __init__(self, inner: Reasoner, budget_usd: float) -> None:
+    With a store, each cycle's ledger is saved (documents ``llm_ledger``) after every
+    change and picked up again by ``begin_cycle``: a cycle resumed after a crash continues
+    with what it had already spent, it does not get a fresh budget.
+    """
+
+    def __init__(self, inner: Reasoner, budget_usd: float, store: Store | None = None) -> None:
         self.inner = inner
         self.budget_usd = budget_usd
+        self.store = store
         self.ledger = LlmLedger(budget_usd=budget_usd, provider=inner.name)
         self.history: dict[str, LlmLedger] = {}
 
@@ -125,12 +158,20 @@ class BudgetedReasoner:
         if self.ledger.cycle_id:
             self.history[self.ledger.cycle_id] = self.ledger
         previous = self.history.pop(cycle_id, None)
-        self.ledger = previous or LlmLedger(
-            cycle_id=cycle_id, budget_usd=self.budget_usd, provider=self.inner.name
+        saved = self.store.get_document(LEDGERS, cycle_id) if self.store and not previous else None
+        self.ledger = (
+            previous
+            or (LlmLedger.from_doc(saved) if saved else None)
+            or LlmLedger(cycle_id=cycle_id, budget_usd=self.budget_usd, provider=self.inner.name)
         )
+
+    def _save(self) -> None:
+        if self.store is not None and self.ledger.cycle_id:
+            self.store.put_document(LEDGERS, self.ledger.cycle_id, self.ledger.to_doc())
 
     def record_fallback(self, agent: str, reason: str) -> None:
         self.ledger.record_fallback(agent, reason)
+        self._save()
 
     def complete(self, request: ReasonRequest) -> ReasonResponse:
         spent = self.ledger.charged_usd
@@ -139,6 +180,7 @@ class BudgetedReasoner:
         )
         if self.budget_usd <= 0 or spent >= self.budget_usd or spent + estimate > self.budget_usd:
             self.ledger.exhausted = True
+            self._save()
             raise BudgetExhaustedError(
                 f"LLM budget of cycle {self.ledger.cycle_id or '?'} spent: "
                 f"{spent:.4f} of {self.budget_usd:.4f} USD (next call up to {estimate:.4f})",
@@ -147,4 +189,5 @@ class BudgetedReasoner:
             )
         response = self.inner.complete(request)
         self.ledger.record_call(request.agent, response)
+        self._save()
         return response

@@ -32,7 +32,7 @@ def make_reasoner(
         spec = f"replay:{llm.replay_file}"
     inner: Reasoner
     if spec == "offline":
-        return BudgetedReasoner(OfflineReasoner(), llm.budget_usd_per_cycle)
+        return BudgetedReasoner(OfflineReasoner(), llm.budget_usd_per_cycle, store)
     if spec.startswith("replay:"):
         path = spec.removeprefix("replay:")
         if not path:
@@ -51,11 +51,13 @@ def make_reasoner(
     elif spec == "cache":
         if store is None:
             raise ConfigurationError("the cache backend needs a store")
-        return BudgetedReasoner(CachedReasoner(None, store, llm.model), llm.budget_usd_per_cycle)
+        return BudgetedReasoner(
+            CachedReasoner(None, store, llm.model), llm.budget_usd_per_cycle, store
+        )
     else:
         raise ConfigurationError(
             f"unknown LLM backend {spec!r}: use offline, anthropic, replay:FILE or cache"
         )
     if store is not None:
         inner = CachedReasoner(inner, store, model)
-    return BudgetedReasoner(inner, llm.budget_usd_per_cycle)
+    return BudgetedReasoner(inner, llm.budget_usd_per_cycle, store)

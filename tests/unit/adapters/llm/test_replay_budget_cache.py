@@ -206,3 +206,18 @@ def test_cache_when_rerun_under_budget_then_spend_is_zero_but_charge_repeats(
 def test_cache_only_when_miss_then_temporary_error(store: SqliteStore) -> None:
     with pytest.raises(TemporaryError, match="no cached response"):
         CachedReasoner(None, store, "m").complete(request())
+
+
+def test_budget_when_cycle_resumed_by_a_new_process_then_spend_carries_over(
+    store: SqliteStore,
+) -> None:
+    first = BudgetedReasoner(priced(0.6), budget_usd=1.0, store=store)
+    first.begin_cycle("c1")
+    first.complete(request())
+    after_crash = BudgetedReasoner(priced(0.6), budget_usd=1.0, store=store)
+    after_crash.begin_cycle("c1")
+    assert after_crash.ledger.summary()["charged_usd"] == pytest.approx(0.6)
+    with pytest.raises(BudgetExhaustedError):
+        after_crash.complete(request())
+    after_crash.begin_cycle("c2")  # another cycle starts with its own budget
+    assert after_crash.complete(request()).cost_usd == 0.6
