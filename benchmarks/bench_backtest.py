@@ -296,8 +296,8 @@ def cache_section() -> str:
         f"Warm import + first calls **{warm[3]:.2f} s** (target < 1 s: {verdict}). Of this, "
         f"{warm[0]:.2f} s is importing NumPy and Numba themselves and "
         f"{warm[2] - warm[1]:.2f} s is Numba's one-off start-up on the first call of any "
-        f"cached kernel (LLVM initialisation), neither of which our code controls; the "
-        f"part attributable to `tools` (its imports plus every later first call) is "
+        f"cached kernel (its typing and target contexts, LLVM), neither of which our code "
+        f"controls; the part attributable to `tools` (its imports plus every later first call) is "
         f"{ours:.2f} s."
     )
 
@@ -308,9 +308,17 @@ def _version(pkg: str) -> str:
     return version(pkg)
 
 
+NOTE = (
+    "Measured on a 2-core machine shared with other jobs: absolute times move from run to "
+    "run (in our runs the vectorbt grid took 9-24 s and backtesting.py 30-108 ms), so only "
+    "the ratios, taken within one run, are comparable."
+)
+
+
 def run() -> str:
     body = "\n\n".join(
         [
+            NOTE,
             "### Parameter grid vs vectorbt\n\n" + grid_section(),
             "### One backtest vs backtesting.py\n\n" + single_section(),
             "### Numba cache: cold compile and warm start\n\n" + cache_section(),
