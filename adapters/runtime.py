@@ -71,6 +71,20 @@ def resolve_universe(
     return symbols
 
 
+def current_trading_state(settings: Settings) -> TradingState:
+    """The shared trading state (kill switch included) when it is shared between processes
+    (Redis); an in-memory state belongs to this process alone and starts ACTIVE."""
+    if settings.bus.kind != "redis":
+        return TradingState.ACTIVE
+    from adapters.factories import make_state
+
+    shared = make_state(settings)
+    try:
+        return shared.status().effective
+    finally:
+        shared.close()
+
+
 def load_registry() -> Mapping[str, AgentSpec]:
     try:
         from agents.registry import REGISTRY
@@ -91,7 +105,7 @@ async def cycle_service(
     broker: Broker | None = None,
     reasoner: Reasoner | None = None,
     registry: Mapping[str, AgentSpec] | None = None,
-    trading_state: TradingState = TradingState.ACTIVE,
+    trading_state: TradingState | None = None,
     meta: dict[str, Any] | None = None,
     reports_dir: Path | None = None,
 ) -> AsyncIterator[CycleService]:
@@ -119,6 +133,8 @@ async def cycle_service(
             broker = make_broker(settings, store)
             await broker.connect()
             stack.push_async_callback(broker.disconnect)
+        if trading_state is None:
+            trading_state = current_trading_state(settings)
         saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
         app = build_daily_cycle().compile(checkpointer=saver)
         yield CycleService(
