@@ -50,6 +50,11 @@ from core.ports import AccountSummary, BrokerEvent, BrokerEventType, Store
 log = logging.getLogger("quorum.ibkr")
 
 
+# ib_async's start-up sync: startApi, positions, open and completed orders, account
+# updates (plain and multi) and executions.
+STARTUP_REQUESTS = 7
+
+
 class ContractNotFoundError(OrderError):
     """TWS has no listing matching the instrument."""
 
@@ -111,7 +116,7 @@ class IBKRBroker:
         c = self.config
         ids = [c.client_id + i for i in range(c.client_id_retries + 1)]
         for client_id in ids:
-            await self.pacer.message()
+            await self.pacer.message(STARTUP_REQUESTS)
             try:
                 await self.client.connect(
                     c.host, c.port, client_id, c.connect_timeout_s, c.readonly, c.account
@@ -375,6 +380,7 @@ class IBKRBroker:
             order_id = self.client.next_order_id()
             self.tracker.attempt_ids[ref] = order_id
             ack = self.tracker.expect_ack(order_id)
+            await self.pacer.message(len(self._bracket_legs(intent, ref)))
             self._transmit(intent, ref, contract, order_id)
             if attempt == 0:
                 self.tracker.apply(ref, OrderEvent.SUBMIT, broker_order_id=str(order_id))

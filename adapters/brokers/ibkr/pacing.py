@@ -39,8 +39,8 @@ class TokenBucket:
     def try_take(self, n: float = 1.0) -> float:
         """Take ``n`` tokens if available (returns 0.0) or the seconds to wait for them."""
         self._refill()
-        if self._tokens >= n:
-            self._tokens -= n
+        if self._tokens >= n - 1e-9:  # float dust must not turn into an endless wait
+            self._tokens = max(0.0, self._tokens - n)
             return 0.0
         return (n - self._tokens) / self.rate
 
@@ -80,10 +80,18 @@ class RollingWindowLimiter:
 
 
 class Pacer:
-    """Every outgoing message takes a token; every order also takes an order slot."""
+    """Every outgoing message takes a token; every order also takes an order slot.
 
-    def __init__(self, messages_per_second: float = 45.0, orders_per_minute: int = 100) -> None:
-        self.messages = TokenBucket(messages_per_second)
+    A bucket lets through at most ``capacity + rate * T`` tokens in any ``T`` seconds, so
+    with a burst of ``burst`` tokens and a refill of ``messages_per_second - burst`` per
+    second no one-second window ever carries more than ``messages_per_second``.
+    """
+
+    def __init__(
+        self, messages_per_second: float = 45.0, orders_per_minute: int = 100, burst: int = 5
+    ) -> None:
+        burst = max(1, min(burst, int(messages_per_second) - 1))
+        self.messages = TokenBucket(messages_per_second - burst, capacity=burst)
         self.orders = RollingWindowLimiter(orders_per_minute)
 
     async def message(self, n: int = 1) -> None:

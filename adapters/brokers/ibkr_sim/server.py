@@ -148,6 +148,7 @@ class TwsSimulator:
         self.sessions: set[Session] = set()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.message_times: list[float] = []  # arrival of every client message (pacing)
         self.api_sessions = 0  # successful API handshakes, reconnections included
         self.silenced: set[int] = set()  # perm ids whose updates are lost on the wire
         self._connectivity_lost = False
@@ -222,6 +223,7 @@ class TwsSimulator:
 
     # ---- dispatch ------------------------------------------------------------------
     def handle(self, session: Session, fields: list[str]) -> None:
+        self.message_times.append(time.monotonic())
         try:
             msg_id = int(fields[0])
         except (ValueError, IndexError):
@@ -420,7 +422,7 @@ class TwsSimulator:
 
     def _account_summary(self, s: Session, f: list[str]) -> None:
         req_id = int(f[2])
-        wanted = {"NetLiquidation", "TotalCashValue", "BuyingPower", "AvailableFunds"}
+        wanted = set(f[4].split(",")) if len(f) > 4 else set()
         for key, value, currency in self.account_values():
             if key in wanted:
                 s.send(msg.account_summary(req_id, self.account, key, value, currency))
