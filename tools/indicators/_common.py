@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from tools.indicators._jit import kernel
+from tools.indicators._jit import inline_kernel, kernel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -39,13 +39,13 @@ SUPPORTED_MATYPES: dict[int, str] = {
 UNSUPPORTED_MATYPES: dict[int, str] = {5: "TRIMA", 7: "MAMA", 8: "T3"}
 
 
-@kernel
+@inline_kernel
 def is_zero(value: float) -> bool:
     """TA-Lib's ``TA_IS_ZERO``: within 1e-14 of zero (False for NaN)."""
     return -TA_EPSILON < value < TA_EPSILON
 
 
-@kernel
+@inline_kernel
 def is_zero_scaled(value: float, scale: float) -> bool:
     """TA-Lib's ``TA_IS_ZERO_SCALED``: ``|value| <= 1e-14 · scale`` (a relative dead-zone)."""
     return abs(value) <= TA_EPSILON * scale

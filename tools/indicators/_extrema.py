@@ -5,63 +5,135 @@ the tail of the previous block and the head of this one, so its extreme is the l
 a suffix extreme of the older block and a prefix extreme of the newer one. TA-Lib 0.6+
 computes MAX, MIN and WILLR the same way; on NaN-free input the result is the exact
 window extreme whatever the algorithm, so outputs match TA-Lib bit for bit.
+
+``window_extrema_into`` scans ``high`` for maxima and ``low`` for minima in the same
+passes and hands each window to a small ``finish`` step chosen by ``mode``: the raw
+extremes (Donchian), Williams' %R, or the stochastic's fast %K. It returns NaN when any
+input it read was NaN (the package's probe rule), else 0.0.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tools.indicators._common import FloatArray
-from tools.indicators._jit import kernel
+from tools.indicators._common import FloatArray, is_zero_scaled
+from tools.indicators._jit import inline_kernel, kernel
+
+MODE_DONCHIAN = 0  # first = highest high, second = lowest low, third = their midpoint
+MODE_WILLR = 1  # first = Williams' %R
+MODE_FASTK = 2  # first = fast %K
+
+
+@inline_kernel
+def williams_r(top: float, bottom: float, close: float) -> float:
+    """TA-Lib's WILLR of one window: 0 when flat, else clamped to [−100, 0]."""
+    spread = top - bottom
+    if is_zero_scaled(spread, abs(top) + abs(bottom)):
+        return 0.0
+    position = ((top - close) / spread) * -100.0
+    position = 0.0 if position > 0.0 else position
+    return -100.0 if position < -100.0 else position
+
+
+@inline_kernel
+def fast_k(top: float, bottom: float, close: float) -> float:
+    """TA-Lib's fast %K of one window: 0 when flat."""
+    spread = top - bottom
+    if is_zero_scaled(spread, abs(top) + abs(bottom)):
+        return 0.0
+    return ((close - bottom) / spread) * 100.0
 
 
 @kernel
-def rolling_max_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """``out[i] = max(x[i-period+1 .. i])`` for ``i >= period - 1``."""
-    n = x.shape[0]
-    suffix = np.empty(period, dtype=np.float64)
+def window_extrema_into(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    period: int,
+    mode: int,
+    first: FloatArray,
+    second: FloatArray,
+    third: FloatArray,
+) -> float:
+    """Highest ``high`` / lowest ``low`` of each ``period``-bar window, finished by ``mode``.
+
+    Writes bars ``period - 1`` onwards. ``close`` is read only by the %R and %K modes.
+    The three forward loops are spelled out per mode so each stays a tight loop.
+    """
+    n = high.shape[0]
+    if n < period:
+        return 0.0
+    uses_close = mode != MODE_DONCHIAN
+    suffix_high = np.empty(period, dtype=np.float64)
+    suffix_low = np.empty(period, dtype=np.float64)
+    bad = False
     block = 0
     while block + period - 1 < n:
+        # Suffix extremes of the block [block, last], which every bar belongs to once.
         last = block + period - 1
-        best = x[last]
-        suffix[period - 1] = best
-        for i in range(last - 1, block - 1, -1):
-            value = x[i]
-            best = value if value > best else best
-            suffix[i - block] = best
-        out[last] = best
+        top = -np.inf
+        bottom = np.inf
+        for i in range(last, block - 1, -1):
+            value = high[i]
+            top = value if value > top else top
+            other = low[i]
+            bottom = other if other < bottom else bottom
+            bad |= np.isnan(value) | np.isnan(other)
+            suffix_high[i - block] = top
+            suffix_low[i - block] = bottom
         following = block + period
         available = min(period - 1, n - following)
-        best = -np.inf
-        for m in range(1, available + 1):
-            value = x[following + m - 1]
-            best = value if value > best else best
-            older = suffix[m]
-            out[last + m] = older if older > best else best
+        if mode == MODE_DONCHIAN:
+            first[last] = top
+            second[last] = bottom
+            third[last] = (top + bottom) / 2.0
+        elif mode == MODE_WILLR:
+            first[last] = williams_r(top, bottom, close[last])
+        else:
+            first[last] = fast_k(top, bottom, close[last])
+        # Windows ending in the next block: older suffix joined with a growing prefix.
+        top = -np.inf
+        bottom = np.inf
+        if mode == MODE_DONCHIAN:
+            for m in range(1, available + 1):
+                value = high[following + m - 1]
+                top = value if value > top else top
+                other = low[following + m - 1]
+                bottom = other if other < bottom else bottom
+                older = suffix_high[m]
+                window_top = older if older > top else top
+                older = suffix_low[m]
+                window_bottom = older if older < bottom else bottom
+                first[last + m] = window_top
+                second[last + m] = window_bottom
+                third[last + m] = (window_top + window_bottom) / 2.0
+        elif mode == MODE_WILLR:
+            for m in range(1, available + 1):
+                value = high[following + m - 1]
+                top = value if value > top else top
+                other = low[following + m - 1]
+                bottom = other if other < bottom else bottom
+                older = suffix_high[m]
+                window_top = older if older > top else top
+                older = suffix_low[m]
+                window_bottom = older if older < bottom else bottom
+                first[last + m] = williams_r(window_top, window_bottom, close[last + m])
+        else:
+            for m in range(1, available + 1):
+                value = high[following + m - 1]
+                top = value if value > top else top
+                other = low[following + m - 1]
+                bottom = other if other < bottom else bottom
+                older = suffix_high[m]
+                window_top = older if older > top else top
+                older = suffix_low[m]
+                window_bottom = older if older < bottom else bottom
+                first[last + m] = fast_k(window_top, window_bottom, close[last + m])
         block = following
-
-
-@kernel
-def rolling_min_into(x: FloatArray, period: int, out: FloatArray) -> None:
-    """``out[i] = min(x[i-period+1 .. i])`` for ``i >= period - 1``."""
-    n = x.shape[0]
-    suffix = np.empty(period, dtype=np.float64)
-    block = 0
-    while block + period - 1 < n:
-        last = block + period - 1
-        best = x[last]
-        suffix[period - 1] = best
-        for i in range(last - 1, block - 1, -1):
-            value = x[i]
-            best = value if value < best else best
-            suffix[i - block] = best
-        out[last] = best
-        following = block + period
-        available = min(period - 1, n - following)
-        best = np.inf
-        for m in range(1, available + 1):
-            value = x[following + m - 1]
-            best = value if value < best else best
-            older = suffix[m]
-            out[last + m] = older if older < best else best
-        block = following
+    # The bars after the last full block were read only by the forward scans above.
+    for i in range(block, n):
+        bad |= np.isnan(high[i]) | np.isnan(low[i])
+    if uses_close:
+        for i in range(n):
+            bad |= np.isnan(close[i])
+    return np.nan if bad else 0.0

@@ -23,6 +23,15 @@ def kernel(fn: F) -> F:
     return cast(F, numba.njit(cache=True)(fn))
 
 
+def inline_kernel(fn: F) -> F:
+    """A small kernel helper inlined into its callers at Numba IR level.
+
+    Helpers called per bar with array arguments must be inlined: a real call would
+    increment and decrement each array's reference count on every bar.
+    """
+    return cast(F, numba.njit(cache=True, inline="always")(fn))
+
+
 def parallel_kernel(fn: F) -> F:
     """``@njit(cache=True, parallel=True)``: ``numba.prange`` loops run in threads."""
     return cast(F, numba.njit(cache=True, parallel=True)(fn))

@@ -1,6 +1,6 @@
 """Price channels not in TA-Lib: Donchian and Keltner (conventions documented per function).
 
-Donchian is the rolling window max/min (``_extrema``; equal to ``talib.MAX(high)`` and
+Donchian is the rolling window max/min (``_extrema``, van Herk; equal to ``talib.MAX(high)`` and
 ``talib.MIN(low)`` bar for bar); Keltner is built from this
 package's ``EMA`` and ``ATR`` kernels, so it inherits their TA-Lib conventions.
 """
@@ -21,7 +21,7 @@ from tools.indicators._common import (
     next_valid2,
     next_valid3,
 )
-from tools.indicators._extrema import rolling_max_into, rolling_min_into
+from tools.indicators._extrema import MODE_DONCHIAN, window_extrema_into
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ema_into
 from tools.indicators.volatility import atr_into
@@ -39,18 +39,7 @@ def donchian_into(
     middle: FloatArray,
     lower: FloatArray,
 ) -> float:
-    n = high.shape[0]
-    if n < period:
-        return 0.0
-    rolling_max_into(high, period, upper)
-    rolling_min_into(low, period, lower)
-    probe = 0.0
-    for i in range(period - 1):
-        probe += high[i] + low[i]
-    for i in range(period - 1, n):
-        middle[i] = (upper[i] + lower[i]) / 2.0
-        probe += high[i] + low[i]
-    return probe
+    return window_extrema_into(high, low, high, period, MODE_DONCHIAN, upper, lower, middle)
 
 
 @kernel

@@ -23,7 +23,7 @@ from tools.indicators._common import (
     next_nan3,
     next_valid3,
 )
-from tools.indicators._jit import kernel
+from tools.indicators._jit import inline_kernel, kernel
 from tools.indicators.volatility import true_range_at
 
 # ---------------------------------------------------------------- cores (valid suffix)
@@ -32,14 +32,14 @@ from tools.indicators.volatility import true_range_at
 # adding the 0.0 of the side not taken is exact, so the arithmetic is TA-Lib's.
 
 
-@kernel
+@inline_kernel
 def plus_dm_at(high: FloatArray, low: FloatArray, i: int) -> float:
     diff_p = high[i] - high[i - 1]
     diff_m = low[i - 1] - low[i]
     return diff_p if (diff_p > 0) and (diff_p > diff_m) else 0.0
 
 
-@kernel
+@inline_kernel
 def minus_dm_at(high: FloatArray, low: FloatArray, i: int) -> float:
     diff_p = high[i] - high[i - 1]
     diff_m = low[i - 1] - low[i]

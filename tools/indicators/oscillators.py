@@ -27,7 +27,7 @@ from tools.indicators._common import (
     next_nan3,
     next_valid3,
 )
-from tools.indicators._extrema import rolling_max_into, rolling_min_into
+from tools.indicators._extrema import MODE_FASTK, MODE_WILLR, window_extrema_into
 from tools.indicators._jit import kernel
 from tools.indicators.moving_averages import ma_into, ma_lookback
 
@@ -37,7 +37,7 @@ from tools.indicators.moving_averages import ma_into, ma_lookback
 
 @kernel
 def hlc_sum(high: FloatArray, low: FloatArray, close: FloatArray) -> float:
-    """The probe of the window scans: a sum of every input value."""
+    """A probe for the CCI window: a sum of every input value."""
     probe = 0.0
     for i in range(high.shape[0]):
         probe += high[i] + low[i] + close[i]
@@ -59,24 +59,8 @@ def range_position_into(
     WILLR (``williams`` True): (highest − close) / (highest − lowest) · −100, clamped
     to [−100, 0]. A window whose range is within 1e-14 of its own price level is flat: 0.
     """
-    n = high.shape[0]
-    if n < period:
-        return 0.0
-    lowest = np.empty(n, dtype=np.float64)
-    rolling_max_into(high, period, out)
-    rolling_min_into(low, period, lowest)
-    for i in range(period - 1, n):
-        top = out[i]
-        bottom = lowest[i]
-        spread = top - bottom
-        if is_zero_scaled(spread, abs(top) + abs(bottom)):
-            out[i] = 0.0
-        elif williams:
-            position = ((top - close[i]) / spread) * -100.0
-            out[i] = 0.0 if position > 0.0 else max(position, -100.0)
-        else:
-            out[i] = ((close[i] - bottom) / spread) * 100.0
-    return hlc_sum(high, low, close)
+    mode = MODE_WILLR if williams else MODE_FASTK
+    return window_extrema_into(high, low, close, period, mode, out, out, out)
 
 
 @kernel

@@ -32,14 +32,14 @@ from tools.indicators._common import (
     next_valid1,
     next_valid3,
 )
-from tools.indicators._jit import fma, kernel
+from tools.indicators._jit import fma, inline_kernel, kernel
 from tools.indicators.moving_averages import ma_into, ma_lookback
 
 # ---------------------------------------------------------------- cores (valid suffix)
 # Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
 
 
-@kernel
+@inline_kernel
 def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) -> float:
     """TA-Lib's TRUE_RANGE for bar ``i`` (needs ``i >= 1``)."""
     high_i = high[i]
