@@ -28,6 +28,12 @@ from benchmarks._timing import section
 AS_OF = date(2013, 2, 28)
 BARS = 400
 SEED = 20130228
+STEP_LABELS = {
+    "open_cycle": "open: read + validate 500 bar files, feed the paper broker, reconcile",
+    "data": "data desk (4 agents)",
+    "strategy": "strategy signals + technical view (4 agents)",
+    "risk": "risk desk (4 agents)",
+}
 
 
 def write_universe(folder: Path, n: int, seed: int = SEED) -> list[str]:
@@ -134,7 +140,7 @@ def run() -> str:
         "",
         "| step | seconds |",
         "|---|---:|",
-        *[f"| {name} | {sec:.2f} |" for name, sec in slowest],
+        *[f"| {STEP_LABELS.get(name, name)} | {sec:.2f} |" for name, sec in slowest],
         "",
         "LLM requests per cycle (counting reasoner; every agent then fell back to offline):",
         "",
