@@ -20,47 +20,40 @@ import random
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from adapters.brokers.ibkr.brackets import bracket_legs, order_spec
 from adapters.brokers.ibkr.client import (
     ClientCallbacks,
     ClientIdInUseError,
     ContractRef,
     IbClient,
-    OrderSpec,
 )
 from adapters.brokers.ibkr.config import IbkrConfig
-from adapters.brokers.ibkr.pacing import Pacer
+from adapters.brokers.ibkr.contracts import (
+    AmbiguousContractError,
+    ContractNotFoundError,
+    ContractResolver,
+)
+from adapters.brokers.ibkr.pacing import Pacer, backoff_delay
 from adapters.brokers.ibkr.reconcile import reconcile
 from adapters.brokers.ibkr.tracking import OrderTracker, event
 from adapters.brokers.ibkr.translate import (
     ACCOUNT_TAGS,
-    ACTIONS,
-    OPPOSITE,
-    ORDER_TYPES,
-    STOP_LOSS_SUFFIX,
-    TAKE_PROFIT_SUFFIX,
     IbErrorClass,
     classify_error,
 )
 from core.errors import ConfigurationError, OrderError, TemporaryError
 from core.instruments import Instrument
-from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderStatus, OrderType
+from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderStatus
 from core.portfolio import Position
 from core.ports import AccountSummary, BrokerEvent, BrokerEventType, Store
 
 log = logging.getLogger("quorum.ibkr")
+__all__ = ["AmbiguousContractError", "ContractNotFoundError", "IBKRBroker"]
 
 
 # ib_async's start-up sync: startApi, positions, open and completed orders, account
 # updates (plain and multi) and executions.
 STARTUP_REQUESTS = 7
-
-
-class ContractNotFoundError(OrderError):
-    """TWS has no listing matching the instrument."""
-
-
-class AmbiguousContractError(OrderError):
-    """Several listings match and nothing in the instrument picks one."""
 
 
 class IBKRBroker:
@@ -81,7 +74,7 @@ class IBKRBroker:
         self.pacer = Pacer(config.messages_per_second, config.orders_per_minute)
         self.client_id = config.client_id
         self.last_reconcile: list[BrokerEvent] = []
-        self._contracts: dict[str, ContractRef] = {}
+        self.contracts = ContractResolver(self.client, self.pacer, config, self._backoff)
         self._order_errors: dict[int, tuple[int, str]] = {}
         self._rng = random.Random(config.jitter_seed)
         self._closing = False
@@ -139,9 +132,7 @@ class IBKRBroker:
         )
 
     def _backoff(self, attempt: int, base: float, cap: float) -> float:
-        """Exponential backoff with equal jitter: half fixed, half random."""
-        delay = min(cap, base * 2**attempt)
-        return delay / 2 + self._rng.uniform(0, delay / 2)
+        return backoff_delay(self._rng, attempt, base, cap)
 
     def _on_disconnected(self) -> None:
         if self._closing:
@@ -217,50 +208,12 @@ class IBKRBroker:
             yield await self._events.get()
 
     # ---- contracts -------------------------------------------------------------------
-    async def _details(self, **query: str) -> list[ContractRef]:
-        c = self.config
-        for attempt in range(c.pacing_retries + 1):
-            await self.pacer.message()
-            try:
-                return await self.client.contract_details(**query, timeout=c.request_timeout_s)  # type: ignore[arg-type]
-            except TemporaryError as exc:
-                if exc.broker_code != 100 or attempt == c.pacing_retries:
-                    raise
-                await asyncio.sleep(self._backoff(attempt, c.pacing_backoff_s, 30.0))
-        raise AssertionError("unreachable")
-
     async def qualify(self, instrument: Instrument) -> Instrument:
         """SMART-routed listing on the instrument's primary exchange and currency; by ISIN
-        when one is given (several listings may come back: we pick by primary exchange
-        and currency, or fail with the candidates named)."""
+        when one is given (several listings: pick by primary exchange and currency, or
+        fail naming the candidates)."""
         self._require_connected()
-        if instrument.isin:
-            candidates = await self._details(isin=instrument.isin)
-            matches = [
-                r
-                for r in candidates
-                if r.primary_exchange == instrument.primary_exchange
-                and r.currency == instrument.currency
-            ]
-        else:
-            candidates = await self._details(
-                symbol=instrument.symbol,
-                exchange="SMART",
-                primary_exchange=instrument.primary_exchange,
-                currency=instrument.currency,
-            )
-            matches = candidates
-        named = ", ".join(f"{r.symbol}@{r.primary_exchange}/{r.currency}" for r in candidates)
-        if not matches:
-            raise ContractNotFoundError(
-                f"{instrument.key} {instrument.currency}"
-                f"{' ISIN ' + instrument.isin if instrument.isin else ''}: no listing matches"
-                f" (TWS returned: {named or 'nothing'})"
-            )
-        if len(matches) > 1:
-            raise AmbiguousContractError(f"{instrument.key}: several listings match: {named}")
-        ref = matches[0]
-        self._contracts[ref.symbol] = self._contracts[instrument.symbol] = ref
+        ref = await self.contracts.qualify(instrument)
         return Instrument(
             symbol=ref.symbol,
             sec_type=instrument.sec_type,
@@ -269,16 +222,6 @@ class IBKRBroker:
             currency=ref.currency,
             isin=ref.isin or instrument.isin,
         )
-
-    async def _contract_for(self, symbol: str) -> ContractRef:
-        known = self._contracts.get(symbol)
-        if known is not None:
-            return known
-        refs = await self._details(symbol=symbol, exchange="SMART")
-        if len(refs) != 1:
-            raise OrderError(f"{symbol}: {len(refs)} listings at TWS; qualify the instrument first")
-        self._contracts[symbol] = refs[0]
-        return refs[0]
 
     # ---- orders ----------------------------------------------------------------------
     async def place(self, intent: OrderIntent, client_ref: str) -> Order:
@@ -291,9 +234,9 @@ class IBKRBroker:
                 return self._adopt(intent, client_ref)
             if self.config.readonly:
                 raise ConfigurationError("IBKR connection is read-only: orders are disabled")
-            contract = await self._contract_for(intent.symbol)
+            contract = await self.contracts.for_symbol(intent.symbol)
             self.tracker.create(intent, client_ref)  # recorded before it is sent
-            for leg_ref, leg in self._bracket_legs(intent, client_ref):
+            for leg_ref, leg in bracket_legs(intent, client_ref):
                 self.tracker.create(leg, leg_ref)
             return await self._send(intent, client_ref, contract)
 
@@ -316,46 +259,13 @@ class IBKRBroker:
         assert order is not None
         return order
 
-    @staticmethod
-    def _bracket_legs(intent: OrderIntent, client_ref: str) -> list[tuple[str, OrderIntent]]:
-        exit_side, legs = OPPOSITE[intent.side], []
-        if intent.take_profit is not None:
-            legs.append(
-                (
-                    client_ref + TAKE_PROFIT_SUFFIX,
-                    OrderIntent(
-                        symbol=intent.symbol,
-                        side=exit_side,
-                        quantity=intent.quantity,
-                        order_type=OrderType.LIMIT,
-                        limit_price=intent.take_profit,
-                        tif=intent.tif,
-                    ),
-                )
-            )
-        if intent.stop_loss is not None:
-            legs.append(
-                (
-                    client_ref + STOP_LOSS_SUFFIX,
-                    OrderIntent(
-                        symbol=intent.symbol,
-                        side=exit_side,
-                        quantity=intent.quantity,
-                        order_type=OrderType.STOP,
-                        stop_price=intent.stop_loss,
-                        tif=intent.tif,
-                    ),
-                )
-            )
-        return legs
-
     def _transmit(
         self, intent: OrderIntent, ref: str, contract: ContractRef, order_id: int
     ) -> None:
-        legs = self._bracket_legs(intent, ref)
+        legs = bracket_legs(intent, ref)
         self.client.place(
             contract,
-            _spec(intent, ref),
+            order_spec(intent, ref),
             order_id=order_id,
             transmit=not legs,
             account=self.config.account,
@@ -365,7 +275,7 @@ class IBKRBroker:
             self.tracker.attempt_ids[leg_ref] = leg_id
             self.client.place(
                 contract,
-                _spec(leg, leg_ref),
+                order_spec(leg, leg_ref),
                 order_id=leg_id,
                 parent_id=order_id,
                 transmit=i == len(legs) - 1,
@@ -380,11 +290,11 @@ class IBKRBroker:
             order_id = self.client.next_order_id()
             self.tracker.attempt_ids[ref] = order_id
             ack = self.tracker.expect_ack(order_id)
-            await self.pacer.message(len(self._bracket_legs(intent, ref)))
+            await self.pacer.message(len(bracket_legs(intent, ref)))
             self._transmit(intent, ref, contract, order_id)
             if attempt == 0:
                 self.tracker.apply(ref, OrderEvent.SUBMIT, broker_order_id=str(order_id))
-                for leg_ref, _ in self._bracket_legs(intent, ref):
+                for leg_ref, _ in bracket_legs(intent, ref):
                     self.tracker.apply(leg_ref, OrderEvent.SUBMIT)
             try:
                 view = await asyncio.wait_for(asyncio.shield(ack), c.ack_timeout_s)
@@ -404,7 +314,7 @@ class IBKRBroker:
         order = self.tracker.order(ref)
         assert order is not None
         if order.status is OrderStatus.REJECTED:  # its bracket legs die with it
-            for leg_ref, _ in self._bracket_legs(intent, ref):
+            for leg_ref, _ in bracket_legs(intent, ref):
                 self.tracker.apply(leg_ref, OrderEvent.REJECT, reason=f"parent {ref} rejected")
         return order
 
@@ -469,15 +379,3 @@ class IBKRBroker:
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         return self.store.fills(since=since)
-
-
-def _spec(intent: OrderIntent, ref: str) -> OrderSpec:
-    return OrderSpec(
-        action=ACTIONS[intent.side],
-        quantity=intent.quantity,
-        order_type=ORDER_TYPES[intent.order_type],
-        limit_price=intent.limit_price,
-        stop_price=intent.stop_price,
-        tif=intent.tif.value,
-        order_ref=ref,
-    )

@@ -192,7 +192,7 @@ class IbClient:
             self._completed[order.permId] = state.completedStatus or ""
             original(contract, order, state)
 
-        self.ib.wrapper.completedOrder = completed_order  # type: ignore[method-assign]
+        self.ib.wrapper.completedOrder = completed_order  # type: ignore[method-assign, assignment]
 
     # ---- connection ----------------------------------------------------------------
     @property

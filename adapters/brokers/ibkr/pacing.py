@@ -8,6 +8,7 @@ order budget (default 100 orders per minute, the operators' requirement) comes f
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -101,3 +102,10 @@ class Pacer:
     async def order(self) -> None:
         await self.orders.acquire()
         await self.messages.acquire()
+
+
+def backoff_delay(rng: random.Random, attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with equal jitter: ``min(cap, base * 2**attempt)``, half of it
+    fixed and half random, so reconnecting clients do not stampede in step."""
+    delay = min(cap, base * 2.0**attempt)
+    return delay / 2 + rng.uniform(0, delay / 2)

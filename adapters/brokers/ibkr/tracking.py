@@ -36,7 +36,7 @@ def order_id_for(client_ref: str) -> str:
 
 
 def event(kind: BrokerEventType, **fields: object) -> BrokerEvent:
-    return BrokerEvent(type=kind, ts=utcnow(), **fields)  # type: ignore[arg-type]
+    return BrokerEvent(type=kind, ts=utcnow(), **fields)
 
 
 class OrderTracker:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 REJECT_REASONS = {
     201: "Order rejected - reason:Simulated rejection",
@@ -84,8 +85,13 @@ class Faults:
 
     # ---- consumed by the server -----------------------------------------------------
     def take(self, kind: str) -> object | None:
-        queue = {"reject": self.rejects, "drop": self.drops, "partial": self.partials,
-                 "delay": self.status_delays}[kind]  # fmt: skip
+        queues: dict[str, list[Any]] = {
+            "reject": self.rejects,
+            "drop": self.drops,
+            "partial": self.partials,
+            "delay": self.status_delays,
+        }
+        queue = queues[kind]
         return queue.pop(0) if queue else None
 
     def take_pacing(self, request: str) -> bool:

@@ -146,7 +146,7 @@ class TwsSimulator:
             self.book.prices[symbol.upper()] = price
         self.faults = Faults(_connectivity=self._connectivity_blip)
         self.sessions: set[Session] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.message_times: list[float] = []  # arrival of every client message (pacing)
         self.api_sessions = 0  # successful API handshakes, reconnections included
