@@ -19,8 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def kernel(fn: F) -> F:
-    """``@njit(cache=True)``: a nopython kernel compiled once and cached on disk."""
-    return cast(F, numba.njit(cache=True)(fn))
+    """``@njit(cache=True)``: a nopython kernel compiled once and cached on disk.
+
+    ``error_model="numpy"``: a float division is IEEE division (no zero check, so loops
+    can vectorise); every division in the kernels is by a period or behind TA-Lib's
+    guards, so Python's ZeroDivisionError was never the intended outcome.
+    """
+    return cast(F, numba.njit(cache=True, error_model="numpy")(fn))
 
 
 def inline_kernel(fn: F) -> F:
@@ -29,12 +34,12 @@ def inline_kernel(fn: F) -> F:
     Helpers called per bar with array arguments must be inlined: a real call would
     increment and decrement each array's reference count on every bar.
     """
-    return cast(F, numba.njit(cache=True, inline="always")(fn))
+    return cast(F, numba.njit(cache=True, inline="always", error_model="numpy")(fn))
 
 
 def parallel_kernel(fn: F) -> F:
     """``@njit(cache=True, parallel=True)``: ``numba.prange`` loops run in threads."""
-    return cast(F, numba.njit(cache=True, parallel=True)(fn))
+    return cast(F, numba.njit(cache=True, parallel=True, error_model="numpy")(fn))
 
 
 def _fma_intrinsic(typingctx: Any, a: Any, b: Any, c: Any) -> Any:

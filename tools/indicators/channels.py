@@ -59,7 +59,7 @@ def keltner_into(
     if n <= lookback:
         return 0.0
     probe = ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
-    probe += atr_into(high, low, close, atr_period, upper)
+    probe += atr_into(high, low, close, atr_period, False, upper)
     for i in range(lookback, n):
         width = multiplier * upper[i]
         mid = middle[i]

@@ -67,15 +67,16 @@ def di_into(
     for today in range(1, period):
         prev_dm += plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
         prev_tr += true_range_at(high, low, close, today)
-        probe += high[today] + low[today] + close[today]
+        probe += close[today]
     for today in range(period, n):
         move = plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
         prev_dm = prev_dm - (prev_dm / period)
         prev_dm += move
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
         out[today] = 0.0 if is_zero(prev_tr) else 100.0 * (prev_dm / prev_tr)
-        probe += high[today] + low[today] + close[today]
-    return probe
+        probe += close[today]
+    # A NaN high or low stays in prev_tr; a NaN close can hide in a true range.
+    return probe + prev_tr
 
 
 @kernel
@@ -95,7 +96,7 @@ def adx_into(
         prev_minus_dm += minus_dm_at(high, low, today)
         prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr += true_range_at(high, low, close, today)
-        probe += high[today] + low[today] + close[today]
+        probe += close[today]
     sum_dx = 0.0
     for today in range(period, 2 * period):
         prev_minus_dm -= prev_minus_dm / period
@@ -103,7 +104,7 @@ def adx_into(
         prev_minus_dm += minus_dm_at(high, low, today)
         prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
-        probe += high[today] + low[today] + close[today]
+        probe += close[today]
         if not is_zero(prev_tr):
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
@@ -118,7 +119,7 @@ def adx_into(
         prev_minus_dm += minus_dm_at(high, low, today)
         prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
-        probe += high[today] + low[today] + close[today]
+        probe += close[today]
         if not is_zero(prev_tr):
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
@@ -127,7 +128,7 @@ def adx_into(
                 dx = 100.0 * (abs(minus_di - plus_di) / total)
                 prev_adx = ((prev_adx * (period - 1)) + dx) / period
         out[today] = prev_adx
-    return probe
+    return probe + prev_tr  # a NaN high or low stays in prev_tr
 
 
 # ---------------------------------------------------------------- kernels (full series)

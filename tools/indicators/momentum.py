@@ -119,26 +119,24 @@ def macd_into(
 @kernel
 def roc_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_ROC: percent change over ``period`` bars; 0 when the old price is 0."""
-    probe = 0.0
+    bad = False
     for i in range(x.shape[0]):
-        probe += x[i]
+        bad |= np.isnan(x[i])
     for i in range(period, x.shape[0]):
         old = x[i - period]
         out[i] = ((x[i] / old) - 1.0) * 100.0 if old != 0.0 else 0.0
-    return probe
+    return np.nan if bad else 0.0
 
 
 @kernel
 def mom_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_MOM: price change over ``period`` bars."""
-    probe = 0.0
-    for i in range(period):
-        probe += x[i]
+    bad = False
+    for i in range(x.shape[0]):
+        bad |= np.isnan(x[i])
     for i in range(period, x.shape[0]):
-        value = x[i]
-        out[i] = value - x[i - period]
-        probe += value
-    return probe
+        out[i] = x[i] - x[i - period]
+    return np.nan if bad else 0.0
 
 
 # ---------------------------------------------------------------- kernels (full series)

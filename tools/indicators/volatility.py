@@ -56,18 +56,28 @@ def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) 
 @kernel
 def trange_into(high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray) -> float:
     n = high.shape[0]
-    probe: float = close[0] if n else 0.0
+    bad = False
     for i in range(1, n):
         out[i] = true_range_at(high, low, close, i)
-        probe += high[i] + low[i] + close[i]
-    return probe
+        bad |= np.isnan(high[i]) | np.isnan(low[i]) | np.isnan(close[i - 1])
+    return np.nan if bad else 0.0
 
 
 @kernel
 def atr_into(
-    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    period: int,
+    normalize: bool,
+    out: FloatArray,
 ) -> float:
-    """TA_ATR: SMA-seeded Wilder smoothing of the true range; lookback ``period``."""
+    """TA_ATR (or TA_NATR when ``normalize``): SMA-seeded Wilder smoothing of the true
+    range; lookback ``period``.
+
+    NATR divides by the bar's close (0 where it is exactly 0), except for TA-Lib's quirk
+    kept here: ``period == 1`` is the raw true range, not normalised.
+    """
     n = high.shape[0]
     if n <= period:
         return 0.0
@@ -75,35 +85,31 @@ def atr_into(
     # computed first so that alpha + beta is exactly 1.
     beta = (period - 1) / period
     alpha = 1.0 - beta
+    normalize = normalize and period > 1
     total = 0.0
-    probe: float = close[0]
+    closes: float = close[0]  # a NaN close can hide in a true range: probe closes too
     for i in range(1, period + 1):
         total += true_range_at(high, low, close, i)
-        probe += high[i] + low[i] + close[i]
+        closes += close[i]
     prev_atr = total / period
-    out[period] = prev_atr
-    for i in range(period + 1, n):
-        prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
-        out[i] = prev_atr
-        probe += high[i] + low[i] + close[i]
-    return probe
-
-
-@kernel
-def natr_into(
-    high: FloatArray, low: FloatArray, close: FloatArray, period: int, out: FloatArray
-) -> float:
-    """TA_NATR: ATR as a percentage of the close (0 where the close is exactly 0).
-
-    TA-Lib quirk kept: ``period == 1`` returns the raw true range, not normalised.
-    """
-    n = high.shape[0]
-    probe = atr_into(high, low, close, period, out)
-    if period <= 1 or n <= period:
-        return probe
-    for i in range(period, n):
-        value = close[i]
-        out[i] = (out[i] / value) * 100.0 if value != 0.0 else 0.0
+    value = close[period]
+    if not normalize:
+        out[period] = prev_atr
+    else:
+        out[period] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
+    # Two copies of the loop so neither carries the other's branch.
+    if not normalize:
+        for i in range(period + 1, n):
+            prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
+            closes += close[i]
+            out[i] = prev_atr
+    else:
+        for i in range(period + 1, n):
+            prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
+            value = close[i]
+            closes += value
+            out[i] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
+    probe: float = prev_atr + closes  # a NaN high or low stays in prev_atr
     return probe
 
 
@@ -232,10 +238,8 @@ def hlc_kernel(
             o = out[begin:end]
             if which == 0:
                 probe = trange_into(h, lo, c, o)
-            elif which == 1:
-                probe = atr_into(h, lo, c, timeperiod, o)
             else:
-                probe = natr_into(h, lo, c, timeperiod, o)
+                probe = atr_into(h, lo, c, timeperiod, which == 2, o)
             if attempt == 1 or not np.isnan(probe):
                 break
             optimistic = False  # a NaN inside: cut the series at it, run by run
