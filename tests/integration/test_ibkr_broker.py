@@ -43,3 +43,43 @@ async def test_limit_order_rests_then_cancel(broker: IBKRBroker, sim: TwsSimulat
     cancelled = await broker.cancel(order.order_id)
     assert cancelled.status is OrderStatus.CANCELLED
     await wait_until(lambda: not sim.book.open_orders())
+
+
+async def test_shared_store_when_paper_orders_present_then_ibkr_never_touches_them(
+    sim: TwsSimulator, store: object
+) -> None:
+    from core.orders import Order, OrderEvent
+    from tests.integration.conftest import sim_config
+
+    paper = Order(order_id="paper-1", client_ref="q-shared", intent=buy())
+    paper = paper.transition(OrderEvent.SUBMIT)
+    store.save_order(paper)  # type: ignore[attr-defined]
+    broker = IBKRBroker(sim_config(sim.port), store)  # type: ignore[arg-type]
+    await broker.connect()
+    try:
+        assert await broker.open_orders() == []
+        assert store.order("paper-1") == paper  # type: ignore[attr-defined]
+        assert broker.last_reconcile == []
+    finally:
+        await broker.disconnect()
+
+
+async def test_stop_order_rests_until_price_reaches_it(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    stop = OrderIntent(symbol="AAPL", side=OrderSide.SELL, quantity=5, order_type=OrderType.STOP,
+                       stop_price=185.0)  # fmt: skip
+    order = await broker.place(stop, "q-stop")
+    sim.set_price("AAPL", 186.0)
+    await broker.sync()
+    assert broker.store.order(order.order_id).status is OrderStatus.SUBMITTED  # type: ignore[union-attr]
+    sim.set_price("AAPL", 184.0)
+    await broker.sync()
+    (fill,) = await broker.executions()
+    assert (fill.side, fill.price, fill.quantity) == (OrderSide.SELL, 184.0, 5)
+    assert [(p.symbol, p.quantity) for p in await broker.positions()] == [("AAPL", -5)]
+
+
+async def test_account_summary_reads_base_currency_values(broker: IBKRBroker) -> None:
+    account = await broker.account()
+    assert (account.currency, account.cash, account.equity) == ("USD", 1_000_000.0, 1_000_000.0)

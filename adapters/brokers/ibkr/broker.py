@@ -35,7 +35,7 @@ from adapters.brokers.ibkr.contracts import (
 )
 from adapters.brokers.ibkr.pacing import Pacer, backoff_delay
 from adapters.brokers.ibkr.reconcile import reconcile
-from adapters.brokers.ibkr.tracking import OrderTracker, event
+from adapters.brokers.ibkr.tracking import MAX_QUEUED_EVENTS, OrderTracker, event
 from adapters.brokers.ibkr.translate import (
     ACCOUNT_TAGS,
     IbErrorClass,
@@ -162,7 +162,10 @@ class IBKRBroker:
 
     def _on_error(self, req_id: int, code: int, text: str) -> None:
         kind = classify_error(code)
-        self._order_errors[req_id] = (code, text)
+        if req_id > 0:  # order ids: cancel() looks for 10147 / 10148 here
+            if len(self._order_errors) > 1_000:
+                self._order_errors.clear()
+            self._order_errors[req_id] = (code, text)
         if kind is IbErrorClass.CONNECTIVITY_LOST:
             self._connectivity_lost = True
             self._emit(event(BrokerEventType.DISCONNECTED, code=code, message=text))
@@ -198,6 +201,8 @@ class IBKRBroker:
             raise TemporaryError("TWS has lost connectivity to IB", broker_code=1100)
 
     def _emit(self, ev: BrokerEvent) -> None:
+        if self._events.qsize() >= MAX_QUEUED_EVENTS:  # nobody is listening: keep the newest
+            self._events.get_nowait()
         self._events.put_nowait(ev)
 
     def events(self) -> AsyncIterator[BrokerEvent]:
@@ -355,7 +360,7 @@ class IBKRBroker:
 
     # ---- views -----------------------------------------------------------------------
     async def open_orders(self) -> list[Order]:
-        return self.store.orders(open_only=True)
+        return self.tracker.orders(open_only=True)
 
     async def positions(self) -> list[Position]:
         return [
@@ -378,4 +383,4 @@ class IBKRBroker:
         return AccountSummary(currency=base, **{k: float(v) for k, v in found.items()})  # type: ignore[arg-type]
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
-        return self.store.fills(since=since)
+        return self.tracker.fills(since)

@@ -95,9 +95,7 @@ def reconcile(
             )
 
     # 3. local orders still open: does TWS agree?
-    local_open = [
-        o for o in tracker.store.orders() if o.status in (OrderStatus.NEW, *_open_statuses())
-    ]
+    local_open = [o for o in tracker.orders() if o.status in (OrderStatus.NEW, *_open_statuses())]
     for order in local_open:
         attempt = tracker.attempt_ids.get(order.client_ref)
         views = [
@@ -131,7 +129,7 @@ def reconcile(
 
     # 4. positions: TWS versus the net of the fills we hold
     local_net: dict[str, int] = defaultdict(int)
-    for fill in tracker.store.fills():
+    for fill in tracker.fills():
         local_net[fill.symbol] += fill.side.sign * fill.quantity
     broker_net: dict[str, float] = defaultdict(float)
     for pos in positions:

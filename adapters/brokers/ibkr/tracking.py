@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from adapters.brokers.ibkr.client import ExecView, TradeView
 from adapters.brokers.ibkr.translate import (
@@ -30,9 +31,19 @@ log = logging.getLogger("quorum.ibkr")
 Emit = Callable[[BrokerEvent], None]
 
 
+ORDER_ID_PREFIX = "ib-"
+MAX_QUEUED_EVENTS = 10_000
+
+
 def order_id_for(client_ref: str) -> str:
     """Our order id is a pure function of the client ref: a restart finds the same one."""
-    return "ib-" + hashlib.sha256(client_ref.encode()).hexdigest()[:16]
+    return ORDER_ID_PREFIX + hashlib.sha256(client_ref.encode()).hexdigest()[:16]
+
+
+def is_ibkr_order(order_id: str) -> bool:
+    """Orders this broker created. A store may also hold the paper broker's orders:
+    reconciliation and the views must never touch those."""
+    return order_id.startswith(ORDER_ID_PREFIX)
 
 
 def event(kind: BrokerEventType, **fields: object) -> BrokerEvent:
@@ -51,7 +62,14 @@ class OrderTracker:
 
     # ---- orders ----------------------------------------------------------------------
     def order(self, client_ref: str) -> Order | None:
-        return self.store.order_by_client_ref(client_ref)
+        found = self.store.order_by_client_ref(client_ref)
+        return found if found is not None and is_ibkr_order(found.order_id) else None
+
+    def orders(self, open_only: bool = False) -> list[Order]:
+        return [o for o in self.store.orders(open_only) if is_ibkr_order(o.order_id)]
+
+    def fills(self, since: datetime | None = None) -> list[Fill]:
+        return [f for f in self.store.fills(since=since) if is_ibkr_order(f.order_id)]
 
     def create(self, intent: OrderIntent, client_ref: str) -> Order:
         order = Order(order_id=order_id_for(client_ref), client_ref=client_ref, intent=intent)
