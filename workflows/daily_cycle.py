@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -69,6 +69,7 @@ ALL_AGENTS = (
 )
 
 Rt = Runtime[CycleDeps]
+P = TypeVar("P")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -105,8 +106,9 @@ def _fan_out(state: CycleState, target: str, desk: str, agents: Sequence[str]) -
     return [Send(target, {**task_base, "agent": name}) for name in agents]
 
 
-def _of(messages: Sequence[Envelope], payload_type: type) -> list[Envelope]:
-    return [m for m in messages if isinstance(m.payload, payload_type)]
+def _of(messages: Sequence[Envelope], payload_type: type[P]) -> list[tuple[Envelope, P]]:
+    """(message, payload) pairs whose payload is a ``payload_type``, in order."""
+    return [(m, m.payload) for m in messages if isinstance(m.payload, payload_type)]
 
 
 def _note(
@@ -228,16 +230,16 @@ async def risk_gate(state: CycleState, runtime: Rt) -> dict[str, Any]:
     messages = state.get("messages", [])
     trading = TradingState(state.get("trading_state", TradingState.ACTIVE.value))
     halt_reason = state.get("halt_reason", "")
-    for m in _of(messages, StateChange):
-        trading, halt_reason = m.payload.state, m.payload.reason  # the latest change wins
+    for _, change in _of(messages, StateChange):
+        trading, halt_reason = change.state, change.reason  # the latest change wins
     failed = agent_errors(messages, RISK_DESK)
     verdicts: dict[str, list[RiskVerdict]] = defaultdict(list)
-    for m in _of(messages, RiskVerdict):
-        verdicts[m.payload.symbol].append(m.payload)
+    for _, verdict in _of(messages, RiskVerdict):
+        verdicts[verdict.symbol].append(verdict)
     approved: list[str] = []
     produced: list[Envelope] = []
-    for m in _of(messages, TradeIdeaPayload):
-        symbol = m.payload.idea.symbol
+    for m, idea in _of(messages, TradeIdeaPayload):
+        symbol = idea.idea.symbol
         checks = verdicts.get(symbol, [])
         if checks and all(v.approved for v in checks) and not failed:
             approved.append(symbol)
@@ -289,7 +291,7 @@ async def execution(state: CycleState, runtime: Rt) -> dict[str, Any]:
 async def reconciliation(state: CycleState, runtime: Rt) -> dict[str, Any]:
     """Wait (bounded) for this cycle's orders to fill, then reconcile with the broker."""
     deps = runtime.context
-    refs = {m.payload.client_ref for m in _of(state.get("messages", []), OrderIntentPayload)}
+    refs = {p.client_ref for _, p in _of(state.get("messages", []), OrderIntentPayload)}
     if deps.broker is not None and refs:
         deadline = time.monotonic() + deps.config.fill_timeout_s
         while time.monotonic() < deadline:
@@ -365,16 +367,16 @@ def build_daily_cycle() -> StateGraph[CycleState, CycleDeps, CycleState, CycleSt
         CycleState, context_schema=CycleDeps
     )
     g.add_node("open_cycle", open_cycle)
-    g.add_node("data_agent", desk_agent)
+    g.add_node("data_agent", desk_agent)  # type: ignore[call-overload]  # Send input
     g.add_node("data_checked", data_checked)
-    g.add_node("strategy_agent", desk_agent)
+    g.add_node("strategy_agent", desk_agent)  # type: ignore[call-overload]  # Send input
     g.add_node("shortlist", shortlist)
     g.add_node("bull", bull)
     g.add_node("bear", bear)
     g.add_node("research_manager", research_manager)
-    g.add_node("risk_agent", desk_agent)
+    g.add_node("risk_agent", desk_agent)  # type: ignore[call-overload]  # Send input
     g.add_node("risk_gate", risk_gate)
-    g.add_node("pyramiding_agent", desk_agent)
+    g.add_node("pyramiding_agent", desk_agent)  # type: ignore[call-overload]  # Send input
     g.add_node("portfolio_manager", portfolio_manager)
     g.add_node("execution", execution)
     g.add_node("reconciliation", reconciliation)

@@ -103,12 +103,13 @@ def _symbol_of(m: Envelope) -> str | None:
 def _order_message(store: Store, order_id: str) -> tuple[Envelope, dict[str, Any] | None]:
     order = store.order(order_id)
     updates = [
-        m
+        (m, m.payload.order)
         for m in store.messages_by_kind("order_update")
         if isinstance(m.payload, OrderUpdate) and m.payload.order.order_id == order_id
     ]
     if updates:
-        return updates[-1], (order or updates[-1].payload.order).model_dump(mode="json")
+        message, last = updates[-1]
+        return message, (order or last).model_dump(mode="json")
     if order is not None:
         intents = [
             m
@@ -118,9 +119,9 @@ def _order_message(store: Store, order_id: str) -> tuple[Envelope, dict[str, Any
         ]
         if intents:
             return intents[-1], order.model_dump(mode="json")
-    message = store.message(order_id)
-    if message is not None:
-        return message, None
+    found = store.message(order_id)
+    if found is not None:
+        return found, None
     raise NotFoundError(f"no order or message {order_id!r} in the journal")
 
 

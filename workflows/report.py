@@ -20,6 +20,7 @@ import numpy as np
 from core.messages import Envelope, RiskVerdict, TradeIdeaPayload
 
 EquityPoint = tuple[date, float]
+Section = tuple[str, Sequence[dict[str, Any]], Sequence[str]]
 
 
 def drawdown_series(equity: Sequence[float]) -> list[float]:
@@ -123,7 +124,7 @@ def _write(
     stem: str,
     title: str,
     facts: dict[str, Any],
-    sections: list[tuple[str, Sequence[dict[str, Any]], Sequence[str]]],
+    sections: list[Section],
     curve: Sequence[EquityPoint],
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,7 @@ def write_cycle_report(
         "LLM": f"{llm.get('calls', 0)} calls, {llm.get('tokens', 0)} tokens, "
         f"${llm.get('cost_usd', 0.0):.4f}, {llm.get('fallbacks', 0)} fallbacks",
     }
-    sections = [
+    sections: list[Section] = [
         ("Decisions", decisions(messages), IDEA_COLUMNS),
         ("Orders", summary["orders"], ORDER_COLUMNS),
         ("Rejections", summary["rejected"], REJECT_COLUMNS),
@@ -211,7 +212,7 @@ def write_simulation_report(
     ]
     orders = [{**o, "date": d["date"]} for d in days for o in d["orders"]]
     rejected = [{**r, "date": d["date"]} for d in days for r in d["rejected"]]
-    sections = [
+    sections: list[Section] = [
         ("Days", day_rows, DAY_COLUMNS),
         ("Orders", orders, ("date", *ORDER_COLUMNS)),
         ("Rejections", rejected, ("date", *REJECT_COLUMNS)),

@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -74,7 +74,7 @@ async def run_cycle(
     status = await cycle_status(app, cycle_id)
     if status == "finished":
         snapshot = await app.aget_state(config)  # type: ignore[arg-type]
-        return snapshot.values
+        return cast(CycleState, snapshot.values)
     payload: CycleState | None = None
     if status == "interrupted":
         await reconcile_before_resume(deps, cycle_id)
@@ -87,9 +87,9 @@ async def run_cycle(
             "steps": [],
         }
     kill_after = os.environ.get(KILL_AFTER_ENV)
-    async for chunk in app.astream(
+    async for chunk in app.astream(  # type: ignore[call-overload]
         payload,
-        config,  # type: ignore[arg-type]
+        config,
         context=deps,
         stream_mode="updates",
         durability="sync",
@@ -100,4 +100,4 @@ async def run_cycle(
             if kill_after and node == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
     final = await app.aget_state(config)  # type: ignore[arg-type]
-    return final.values
+    return cast(CycleState, final.values)

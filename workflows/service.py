@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agents.base import AgentSpec
+from core.messages import Envelope, Note
 from core.orders import Fill
 from core.portfolio import Portfolio
 from core.ports import Broker, MarketData, Reasoner, Store
@@ -176,6 +177,14 @@ class CycleService:
             {"date": summary["date"], "equity": summary["equity"], "cycle_id": summary["cycle_id"]},
             actor="cycle",
         )
+        ledger = self.ledger()
+        if ledger is not None:  # per-agent calls, tokens, cost and fallbacks, for the journal
+            usage = Envelope(
+                cycle_id=state["cycle_id"],
+                sender="daily_cycle",
+                payload=Note(topic="llm_usage", data=ledger),
+            )
+            self.store.append_message(usage)
         path = write_cycle_report(
             self.reports_dir, summary, state.get("messages", []), equity_curve(self.store)
         )

@@ -83,7 +83,8 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def last_data_date(market: Any, symbols: list[str]) -> date:
-    return max(market.bars(s).timestamps[-1].astype("datetime64[D]").item() for s in symbols)
+    last: date = max(market.bars(s).timestamps[-1].astype("datetime64[D]").item() for s in symbols)
+    return last
 
 
 @cycle_app.command("run")
