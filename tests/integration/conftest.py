@@ -4,7 +4,7 @@ loopback port, with short timeouts and backoff so fault scenarios stay fast."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,9 @@ async def sim() -> AsyncIterator[TwsSimulator]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     db = SqliteStore(tmp_path / "ibkr.db")
-    yield db  # type: ignore[misc]
+    yield db
     db.close()
 
 

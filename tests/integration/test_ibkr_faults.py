@@ -127,18 +127,19 @@ async def test_delayed_status_longer_than_ack_timeout_then_settles_when_it_arriv
         await broker.disconnect()
 
 
+@pytest.mark.parametrize("restored", [1102, 1101])
 async def test_connectivity_lost_then_restored_then_orders_refused_during_gap_only(
-    broker: IBKRBroker, sim: TwsSimulator
+    broker: IBKRBroker, sim: TwsSimulator, restored: int
 ) -> None:
-    blip = asyncio.create_task(sim.faults.connectivity_lost_then_restored(gap=0.3))
+    blip = asyncio.create_task(sim.faults.connectivity_lost_then_restored(gap=0.3, code=restored))
     await wait_until(lambda: broker._connectivity_lost)
     with pytest.raises(TemporaryError) as err:
         await broker.place(buy(), "q-gap")
     assert err.value.broker_code == 1100
     await blip
     await wait_until(lambda: not broker._connectivity_lost)
-    codes = [e.code for e in drain(broker) if e.code in (1100, 1102)]
-    assert codes == [1100, 1102]
+    codes = [e.code for e in drain(broker) if e.code in (1100, 1101, 1102)]
+    assert codes == [1100, restored]
     order = await broker.place(buy(), "q-after-gap")
     await assert_in_sync(broker, sim)
     assert sim.orders_placed("q-gap") == 0
@@ -244,3 +245,19 @@ async def test_restart_with_lost_store_then_order_adopted_not_resent(
     finally:
         await again.disconnect()
         fresh.close()
+
+
+async def test_tws_gone_for_good_then_reconnect_gives_up_after_max_attempts(
+    sim: TwsSimulator, store: SqliteStore
+) -> None:
+    broker = IBKRBroker(sim_config(sim.port, reconnect_max_attempts=3), store)
+    await broker.connect()
+    await sim.stop()  # TWS closes and never comes back
+    await wait_until(lambda: broker._reconnecting is not None and broker._reconnecting.done())
+    events = drain(broker)
+    assert [e.type for e in events].count(BrokerEventType.DISCONNECTED) == 1
+    assert sum(1 for e in events if e.message.startswith("reconnect ")) == 3
+    assert not broker.is_connected
+    with pytest.raises(TemporaryError):
+        await broker.place(buy(), "q-while-down")
+    await broker.disconnect()
