@@ -35,7 +35,12 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from tools.costs import COMMISSION_PERCENT, commission_kernel, slipped_price
+from tools.costs import (
+    COMMISSION_PER_SHARE,
+    COMMISSION_PERCENT,
+    commission_kernel,
+    slipped_price,
+)
 
 FloatArray = npt.NDArray[np.float64]
 SignalArray = npt.NDArray[np.int8]
@@ -94,7 +99,7 @@ def entry_shares(
     if kind == COMMISSION_PERCENT:
         # Same expression as vectorbt's buy_nb so integer floors agree exactly.
         shares = np.floor(budget / (1.0 + rate) / fill)
-    elif kind == 1:
+    elif kind == COMMISSION_PER_SHARE:
         shares = np.floor(budget / (fill + rate))
     else:
         shares = np.floor(budget / fill)
