@@ -119,7 +119,7 @@ async def test_many_orders_at_the_socket_then_never_over_45_messages_per_second(
         intent = OrderIntent(symbol="AAPL", side=OrderSide.BUY, quantity=1 + i,
                              order_type=OrderType.LIMIT, limit_price=100.0)  # fmt: skip
         await broker.place(intent, f"q-rate-{i}")
-    times = sim.message_times[start:]
+    times = list(sim.message_times)[start:]
     worst = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
     assert worst <= 45
     assert all(sim.orders_placed(f"q-rate-{i}") == 1 for i in range(60))

@@ -78,6 +78,7 @@ class IBKRBroker:
         self._order_errors: dict[int, tuple[int, str]] = {}
         self._rng = random.Random(config.jitter_seed)
         self._closing = False
+        self._in_connect = False
         self._connectivity_lost = False
         self._reconnecting: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[object]] = set()
@@ -108,6 +109,14 @@ class IBKRBroker:
     async def _connect_once(self) -> None:
         c = self.config
         ids = [c.client_id + i for i in range(c.client_id_retries + 1)]
+        self._in_connect = True  # a failed attempt's own disconnect is not a link loss
+        try:
+            await self._try_client_ids(ids)
+        finally:
+            self._in_connect = False
+
+    async def _try_client_ids(self, ids: list[int]) -> None:
+        c = self.config
         for client_id in ids:
             await self.pacer.message(STARTUP_REQUESTS)
             try:
@@ -135,7 +144,7 @@ class IBKRBroker:
         return backoff_delay(self._rng, attempt, base, cap)
 
     def _on_disconnected(self) -> None:
-        if self._closing:
+        if self._closing or self._in_connect:
             return
         if self._reconnecting is not None and not self._reconnecting.done():
             return  # ib_async 2.1.0 emits disconnectedEvent twice per disconnect

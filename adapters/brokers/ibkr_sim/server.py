@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from adapters.brokers.ibkr_sim import messages as msg
@@ -148,7 +149,8 @@ class TwsSimulator:
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.message_times: list[float] = []  # arrival of every client message (pacing)
+        # arrival time of the latest client messages (to check pacing)
+        self.message_times: deque[float] = deque(maxlen=100_000)
         self.api_sessions = 0  # successful API handshakes, reconnections included
         self.silenced: set[int] = set()  # perm ids whose updates are lost on the wire
         self._connectivity_lost = False
