@@ -261,3 +261,26 @@ async def test_tws_gone_for_good_then_reconnect_gives_up_after_max_attempts(
     with pytest.raises(TemporaryError):
         await broker.place(buy(), "q-while-down")
     await broker.disconnect()
+
+
+async def test_restart_with_lost_store_then_bracket_and_legs_adopted_not_resent(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    bracket = buy(take_profit=200.0, stop_loss=180.0)
+    await broker.place(bracket, "q-restart-bracket")
+    await broker.sync()
+    await broker.disconnect()
+    await wait_until(lambda: not sim.connected_client_ids())
+    fresh = SqliteStore(":memory:")
+    again = IBKRBroker(sim_config(sim.port), fresh)
+    await again.connect()
+    try:
+        parent = await again.place(bracket, "q-restart-bracket")
+        assert parent.status is OrderStatus.FILLED
+        assert {o.client_ref for o in await again.open_orders()} == {
+            "q-restart-bracket#tp", "q-restart-bracket#sl",
+        }  # fmt: skip
+        await assert_in_sync(again, sim)
+    finally:
+        await again.disconnect()
+        fresh.close()

@@ -166,7 +166,7 @@ class IBKRBroker:
                     return
                 continue
             self._emit(event(BrokerEventType.RECONNECTED, message=f"client id {self.client_id}"))
-            self.last_reconcile = await self.reconcile()
+            await self._reconcile_in_background()
             return
 
     def _on_error(self, req_id: int, code: int, text: str) -> None:
@@ -190,10 +190,13 @@ class IBKRBroker:
             self._emit(event(BrokerEventType.ERROR, code=code, message=text))
 
     async def _reconcile_in_background(self) -> object:
+        """Reconcile after a reconnect or a connectivity restore; if the link drops again
+        meanwhile, the next reconnection reconciles instead."""
         try:
             self.last_reconcile = await self.reconcile()
         except (TemporaryError, TimeoutError, ConnectionError) as exc:
-            log.warning("reconcile after connectivity restore failed: %s", exc)
+            log.warning("reconcile after reconnect failed: %s", exc)
+            self._emit(event(BrokerEventType.ERROR, message=f"reconcile failed: {exc}"))
         return None
 
     async def sync(self) -> None:
@@ -261,13 +264,16 @@ class IBKRBroker:
 
     def _adopt(self, intent: OrderIntent, client_ref: str) -> Order:
         """TWS already has this order (sent before a restart): record it, don't resend."""
-        self.tracker.create(intent, client_ref)
-        self.tracker.apply(client_ref, OrderEvent.SUBMIT)
+        refs = [(client_ref, intent), *bracket_legs(intent, client_ref)]
+        for ref, leg in refs:
+            self.tracker.create(leg, ref)
+            self.tracker.apply(ref, OrderEvent.SUBMIT)
+        known = dict(refs)
         for view in self.client.trades():
-            if view.order_ref == client_ref:
+            if view.order_ref in known:
                 self.tracker.settle_status(view)
         for ex in self.client.executions():
-            if ex.order_ref == client_ref:
+            if ex.order_ref in known:
                 self.tracker.apply_execution(ex)
         order = self.tracker.order(client_ref)
         assert order is not None
