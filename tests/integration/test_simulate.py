@@ -4,13 +4,16 @@ look-ahead (decisions up to day D do not change when every bar after D changes).
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from adapters.cli.main import app
 from adapters.marketdata.files import FileMarketData
 from adapters.runtime import run_simulation
 from adapters.storage.sqlite import SqliteStore
@@ -111,3 +114,24 @@ def test_trading_sessions_skip_exchange_holidays() -> None:
     assert date(2013, 1, 1) not in sessions  # New Year's Day
     assert date(2013, 1, 21) not in sessions  # Martin Luther King Jr. Day
     assert sessions[0] == date(2013, 1, 2)
+
+
+def test_demo_cli_when_short_range_then_prints_summary_and_writes_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    args = ["demo", "--from", "2013-02-27", "--to", "2013-03-01", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["summary"]["sessions"] == 3
+    assert data["summary"]["LLM calls"] == 0  # offline backend
+    assert Path(data["report"]).is_file()
+    again = CliRunner().invoke(app, args)  # the demo always starts fresh
+    assert json.loads(again.stdout)["summary"] == data["summary"]
+
+
+def test_simulate_cli_when_to_before_from_then_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--from", "2013-02-01", "--to", "2013-01-01"])
+    assert result.exit_code != 0
+    assert "before --from" in result.output
