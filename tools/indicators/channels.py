@@ -73,12 +73,14 @@ def keltner_into(
 
 @kernel
 def donchian_kernel(
-    high: FloatArray, low: FloatArray, timeperiod: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    high: FloatArray,
+    low: FloatArray,
+    timeperiod: int,
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+) -> None:
     n: int = len(high)
-    upper = np.empty(n, dtype=np.float64)
-    middle = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
     pos = 0
     optimistic = True
     while pos < n:
@@ -102,7 +104,6 @@ def donchian_kernel(
         fill_nan(middle, pos, stop)
         fill_nan(lower, pos, stop)
         pos = end
-    return upper, middle, lower
 
 
 @kernel
@@ -113,11 +114,11 @@ def keltner_kernel(
     timeperiod: int,
     atr_period: int,
     multiplier: float,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+) -> None:
     n: int = len(high)
-    upper = np.empty(n, dtype=np.float64)
-    middle = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
     lookback = max(timeperiod - 1, atr_period)
     pos = 0
     optimistic = True
@@ -146,7 +147,6 @@ def keltner_kernel(
         fill_nan(middle, pos, stop)
         fill_nan(lower, pos, stop)
         pos = end
-    return upper, middle, lower
 
 
 # ---------------------------------------------------------------- public API
@@ -163,7 +163,9 @@ def donchian(
     (upper + lower) / 2. NaN for the first ``timeperiod - 1`` bars.
     """
     h, lo = as_series_group(high=high, low=low)
-    return donchian_kernel(h, lo, check_period("timeperiod", timeperiod, 1))
+    upper, middle, lower = (np.empty(len(h)) for _ in range(3))
+    donchian_kernel(h, lo, check_period("timeperiod", timeperiod, 1), upper, middle, lower)
+    return upper, middle, lower
 
 
 def keltner(
@@ -181,11 +183,16 @@ def keltner(
     first ``max(timeperiod - 1, atr_period)`` bars, so all three bands start together.
     """
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return keltner_kernel(
+    upper, middle, lower = (np.empty(len(h)) for _ in range(3))
+    keltner_kernel(
         h,
         lo,
         c,
         check_period("timeperiod", timeperiod, 1),
         check_period("atr_period", atr_period, 1),
         check_real("multiplier", multiplier),
+        upper,
+        middle,
+        lower,
     )
+    return upper, middle, lower

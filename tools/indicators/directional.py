@@ -136,11 +136,15 @@ def adx_into(
 
 @kernel
 def directional_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
-) -> FloatArray:
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    timeperiod: int,
+    which: int,
+    out: FloatArray,
+) -> None:
     """PLUS_DI (which=0), MINUS_DI (1) or ADX (2) with the package's NaN rule."""
     n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
     lookback = 2 * timeperiod - 1 if which == 2 else max(timeperiod, 1)
     pos = 0
     optimistic = True
@@ -161,26 +165,27 @@ def directional_kernel(
             end = next_nan3(high, low, close, begin)
         fill_nan(out, pos, min(begin + lookback, end))
         pos = end
-    return out
 
 
 @kernel
 def plus_di_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
-) -> FloatArray:
-    return directional_kernel(high, low, close, timeperiod, 0)
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    directional_kernel(high, low, close, timeperiod, 0, out)
 
 
 @kernel
 def minus_di_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
-) -> FloatArray:
-    return directional_kernel(high, low, close, timeperiod, 1)
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    directional_kernel(high, low, close, timeperiod, 1, out)
 
 
 @kernel
-def adx_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    return directional_kernel(high, low, close, timeperiod, 2)
+def adx_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    directional_kernel(high, low, close, timeperiod, 2, out)
 
 
 # ---------------------------------------------------------------- public API
@@ -191,7 +196,9 @@ def plus_di(
 ) -> FloatArray:
     """Plus directional indicator (TA-Lib ``PLUS_DI``); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return plus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1))
+    out = np.empty(len(h))
+    plus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def minus_di(
@@ -199,7 +206,9 @@ def minus_di(
 ) -> FloatArray:
     """Minus directional indicator (TA-Lib ``MINUS_DI``); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return minus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1))
+    out = np.empty(len(h))
+    minus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def adx(
@@ -207,4 +216,6 @@ def adx(
 ) -> FloatArray:
     """Average directional index (TA-Lib ``ADX``); NaN for ``2 * timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return adx_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2))
+    out = np.empty(len(h))
+    adx_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
+    return out

@@ -132,10 +132,12 @@ def roc_into(x: FloatArray, period: int, out: FloatArray) -> float:
 def mom_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_MOM: price change over ``period`` bars."""
     bad = False
-    for i in range(x.shape[0]):
+    for i in range(min(period, x.shape[0])):
         bad |= np.isnan(x[i])
     for i in range(period, x.shape[0]):
-        out[i] = x[i] - x[i - period]
+        value = x[i]
+        out[i] = value - x[i - period]
+        bad |= np.isnan(value)
     return np.nan if bad else 0.0
 
 
@@ -143,10 +145,9 @@ def mom_into(x: FloatArray, period: int, out: FloatArray) -> float:
 
 
 @kernel
-def real_kernel(real: FloatArray, timeperiod: int, which: int) -> FloatArray:
+def real_kernel(real: FloatArray, timeperiod: int, which: int, out: FloatArray) -> None:
     """RSI (which=0), ROC (1) or MOM (2) with the package's NaN rule (see _common)."""
     n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
     pos = 0
     optimistic = True
     while pos < n:
@@ -165,32 +166,34 @@ def real_kernel(real: FloatArray, timeperiod: int, which: int) -> FloatArray:
             end = next_nan1(real, begin)
         fill_nan(out, pos, min(begin + timeperiod, end))
         pos = end
-    return out
 
 
 @kernel
-def rsi_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return real_kernel(real, timeperiod, 0)
+def rsi_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    real_kernel(real, timeperiod, 0, out)
 
 
 @kernel
-def roc_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return real_kernel(real, timeperiod, 1)
+def roc_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    real_kernel(real, timeperiod, 1, out)
 
 
 @kernel
-def mom_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return real_kernel(real, timeperiod, 2)
+def mom_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    real_kernel(real, timeperiod, 2, out)
 
 
 @kernel
 def macd_kernel(
-    real: FloatArray, fastperiod: int, slowperiod: int, signalperiod: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    real: FloatArray,
+    fastperiod: int,
+    slowperiod: int,
+    signalperiod: int,
+    macd_line: FloatArray,
+    signal: FloatArray,
+    hist: FloatArray,
+) -> None:
     n: int = len(real)
-    macd_line = np.empty(n, dtype=np.float64)
-    signal = np.empty(n, dtype=np.float64)
-    hist = np.empty(n, dtype=np.float64)
     lookback = max(fastperiod, slowperiod) - 1 + signalperiod - 1
     pos = 0
     optimistic = True
@@ -216,7 +219,6 @@ def macd_kernel(
         fill_nan(signal, pos, stop)
         fill_nan(hist, pos, stop)
         pos = end
-    return macd_line, signal, hist
 
 
 # ---------------------------------------------------------------- public API
@@ -224,26 +226,41 @@ def macd_kernel(
 
 def rsi(real: npt.ArrayLike, timeperiod: int = 14) -> FloatArray:
     """Relative strength index (TA-Lib ``RSI``, Wilder); NaN for the first ``timeperiod`` bars."""
-    return rsi_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 2))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    rsi_kernel(series, check_period("timeperiod", timeperiod, 2), out)
+    return out
 
 
 def macd(
     real: npt.ArrayLike, fastperiod: int = 12, slowperiod: int = 26, signalperiod: int = 9
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """MACD (TA-Lib ``MACD``) -> (macd, macdsignal, macdhist)."""
-    return macd_kernel(
-        as_series(real, "real"),
+    series = as_series(real, "real")
+    line, signal, hist = (np.empty(len(series)) for _ in range(3))
+    macd_kernel(
+        series,
         check_period("fastperiod", fastperiod, 2),
         check_period("slowperiod", slowperiod, 2),
         check_period("signalperiod", signalperiod, 1),
+        line,
+        signal,
+        hist,
     )
+    return line, signal, hist
 
 
 def roc(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
     """Rate of change in percent (TA-Lib ``ROC``); NaN for the first ``timeperiod`` bars."""
-    return roc_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    roc_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def mom(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
     """Momentum, price minus price ``timeperiod`` bars ago (TA-Lib ``MOM``)."""
-    return mom_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    mom_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out

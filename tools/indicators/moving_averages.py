@@ -208,9 +208,9 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
     trailing_value = x[0]
     period_roc = x[today] - trailing_value
     ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
-    ratio = (ratio * const_diff) + const_max
+    ratio = fma(ratio, const_diff, const_max)
     ratio *= ratio
-    prev_kama = ((x[today] - prev_kama) * ratio) + prev_kama
+    prev_kama = fma(x[today] - prev_kama, ratio, prev_kama)
     out[today] = prev_kama
     for today in range(period + 1, n):
         value = x[today]
@@ -224,9 +224,9 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
             sum_roc1 = 0.0
         trailing_value = value2
         ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
-        ratio = (ratio * const_diff) + const_max
+        ratio = fma(ratio, const_diff, const_max)
         ratio *= ratio
-        prev_kama = ((x[today] - prev_kama) * ratio) + prev_kama
+        prev_kama = fma(x[today] - prev_kama, ratio, prev_kama)
         out[today] = prev_kama
     result: float = prev_kama + probe  # prev_kama reads every later bar, keeps a NaN
     return result
@@ -279,10 +279,9 @@ def ma_into(x: FloatArray, period: int, matype: int, out: FloatArray) -> float:
 
 
 @kernel
-def ma_kernel(real: FloatArray, timeperiod: int, matype: int) -> FloatArray:
+def ma_kernel(real: FloatArray, timeperiod: int, matype: int, out: FloatArray) -> None:
     """Any MA type on a full series, with the package's NaN rule (see _common)."""
     n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
     lookback = ma_lookback(timeperiod, matype)
     pos = 0
     optimistic = True
@@ -295,37 +294,36 @@ def ma_kernel(real: FloatArray, timeperiod: int, matype: int) -> FloatArray:
             ma_into(real[begin:end], timeperiod, matype, out[begin:end])
         fill_nan(out, pos, min(begin + lookback, end))
         pos = end
-    return out
 
 
 @kernel
-def sma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_SMA)
+def sma_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_SMA, out)
 
 
 @kernel
-def ema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_EMA)
+def ema_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_EMA, out)
 
 
 @kernel
-def wma_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_WMA)
+def wma_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_WMA, out)
 
 
 @kernel
-def dema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_DEMA)
+def dema_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_DEMA, out)
 
 
 @kernel
-def tema_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_TEMA)
+def tema_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_TEMA, out)
 
 
 @kernel
-def kama_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
-    return ma_kernel(real, timeperiod, MA_KAMA)
+def kama_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
+    ma_kernel(real, timeperiod, MA_KAMA, out)
 
 
 # ---------------------------------------------------------------- public API
@@ -333,29 +331,47 @@ def kama_kernel(real: FloatArray, timeperiod: int) -> FloatArray:
 
 def sma(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Simple moving average (TA-Lib ``SMA``); NaN for the first ``timeperiod - 1`` bars."""
-    return sma_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    sma_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def ema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Exponential moving average (TA-Lib ``EMA``), seeded with the SMA of the first window."""
-    return ema_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    ema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def wma(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Linearly weighted moving average (TA-Lib ``WMA``)."""
-    return wma_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    wma_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def dema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Double EMA (TA-Lib ``DEMA``); NaN for the first ``2 * (timeperiod - 1)`` bars."""
-    return dema_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    dema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def tema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Triple EMA (TA-Lib ``TEMA``); NaN for the first ``3 * (timeperiod - 1)`` bars."""
-    return tema_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    tema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def kama(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Kaufman adaptive moving average (TA-Lib ``KAMA``); NaN for the first ``timeperiod`` bars."""
-    return kama_kernel(as_series(real, "real"), check_period("timeperiod", timeperiod, 1))
+    series = as_series(real, "real")
+    out = np.empty(len(series))
+    kama_kernel(series, check_period("timeperiod", timeperiod, 1), out)
+    return out

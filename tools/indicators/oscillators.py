@@ -138,10 +138,10 @@ def stoch_kernel(
     slowk_matype: int,
     slowd_period: int,
     slowd_matype: int,
-) -> tuple[FloatArray, FloatArray]:
+    slowk: FloatArray,
+    slowd: FloatArray,
+) -> None:
     n: int = len(high)
-    slowk = np.empty(n, dtype=np.float64)
-    slowd = np.empty(n, dtype=np.float64)
     lookback = (
         fastk_period
         - 1
@@ -175,16 +175,19 @@ def stoch_kernel(
         fill_nan(slowk, pos, stop)
         fill_nan(slowd, pos, stop)
         pos = end
-    return slowk, slowd
 
 
 @kernel
 def window_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
-) -> FloatArray:
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    timeperiod: int,
+    which: int,
+    out: FloatArray,
+) -> None:
     """WILLR (which=0) or CCI (1) with the package's NaN rule."""
     n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
     pos = 0
     optimistic = True
     while pos < n:
@@ -204,19 +207,20 @@ def window_kernel(
             end = next_nan3(high, low, close, begin)
         fill_nan(out, pos, min(begin + timeperiod - 1, end))
         pos = end
-    return out
 
 
 @kernel
 def willr_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
-) -> FloatArray:
-    return window_kernel(high, low, close, timeperiod, 0)
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    window_kernel(high, low, close, timeperiod, 0, out)
 
 
 @kernel
-def cci_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    return window_kernel(high, low, close, timeperiod, 1)
+def cci_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    window_kernel(high, low, close, timeperiod, 1, out)
 
 
 # ---------------------------------------------------------------- public API
@@ -237,7 +241,8 @@ def stoch(
     MA types: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
     """
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return stoch_kernel(
+    slowk, slowd = np.empty(len(h)), np.empty(len(h))
+    stoch_kernel(
         h,
         lo,
         c,
@@ -246,7 +251,10 @@ def stoch(
         check_matype("slowk_matype", slowk_matype),
         check_period("slowd_period", slowd_period, 1),
         check_matype("slowd_matype", slowd_matype),
+        slowk,
+        slowd,
     )
+    return slowk, slowd
 
 
 def willr(
@@ -254,7 +262,9 @@ def willr(
 ) -> FloatArray:
     """Williams' %R (TA-Lib ``WILLR``), in [−100, 0]; NaN for ``timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return willr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2))
+    out = np.empty(len(h))
+    willr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
+    return out
 
 
 def cci(
@@ -262,4 +272,6 @@ def cci(
 ) -> FloatArray:
     """Commodity channel index (TA-Lib ``CCI``); NaN for ``timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return cci_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2))
+    out = np.empty(len(h))
+    cci_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
+    return out

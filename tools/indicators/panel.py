@@ -178,71 +178,88 @@ def _compute_into(
     slot: int,
     row: int,
 ) -> None:
-    """One indicator on one symbol, written to ``out[slot(+k), row]``."""
+    """One indicator on one symbol, written straight into ``out[slot(+k), row]``."""
+    first = out[slot, row]
     if code == reg.SMA:
-        out[slot, row] = sma_kernel(close, int(p[0]))
+        sma_kernel(close, int(p[0]), first)
     elif code == reg.EMA:
-        out[slot, row] = ema_kernel(close, int(p[0]))
+        ema_kernel(close, int(p[0]), first)
     elif code == reg.WMA:
-        out[slot, row] = wma_kernel(close, int(p[0]))
+        wma_kernel(close, int(p[0]), first)
     elif code == reg.DEMA:
-        out[slot, row] = dema_kernel(close, int(p[0]))
+        dema_kernel(close, int(p[0]), first)
     elif code == reg.TEMA:
-        out[slot, row] = tema_kernel(close, int(p[0]))
+        tema_kernel(close, int(p[0]), first)
     elif code == reg.KAMA:
-        out[slot, row] = kama_kernel(close, int(p[0]))
+        kama_kernel(close, int(p[0]), first)
     elif code == reg.RSI:
-        out[slot, row] = rsi_kernel(close, int(p[0]))
+        rsi_kernel(close, int(p[0]), first)
     elif code == reg.MACD:
-        line, signal, hist = macd_kernel(close, int(p[0]), int(p[1]), int(p[2]))
-        out[slot, row] = line
-        out[slot + 1, row] = signal
-        out[slot + 2, row] = hist
-    elif code == reg.ROC:
-        out[slot, row] = roc_kernel(close, int(p[0]))
-    elif code == reg.MOM:
-        out[slot, row] = mom_kernel(close, int(p[0]))
-    elif code == reg.BBANDS:
-        upper, middle, lower = bbands_kernel(close, int(p[0]), p[1], p[2], int(p[3]))
-        out[slot, row] = upper
-        out[slot + 1, row] = middle
-        out[slot + 2, row] = lower
-    elif code == reg.ATR:
-        out[slot, row] = atr_kernel(high, low, close, int(p[0]))
-    elif code == reg.NATR:
-        out[slot, row] = natr_kernel(high, low, close, int(p[0]))
-    elif code == reg.TRANGE:
-        out[slot, row] = trange_kernel(high, low, close)
-    elif code == reg.ADX:
-        out[slot, row] = adx_kernel(high, low, close, int(p[0]))
-    elif code == reg.PLUS_DI:
-        out[slot, row] = plus_di_kernel(high, low, close, int(p[0]))
-    elif code == reg.MINUS_DI:
-        out[slot, row] = minus_di_kernel(high, low, close, int(p[0]))
-    elif code == reg.CCI:
-        out[slot, row] = cci_kernel(high, low, close, int(p[0]))
-    elif code == reg.STOCH:
-        slowk, slowd = stoch_kernel(
-            high, low, close, int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4])
+        macd_kernel(
+            close, int(p[0]), int(p[1]), int(p[2]), first, out[slot + 1, row], out[slot + 2, row]
         )
-        out[slot, row] = slowk
-        out[slot + 1, row] = slowd
+    elif code == reg.ROC:
+        roc_kernel(close, int(p[0]), first)
+    elif code == reg.MOM:
+        mom_kernel(close, int(p[0]), first)
+    elif code == reg.BBANDS:
+        bbands_kernel(
+            close,
+            int(p[0]),
+            p[1],
+            p[2],
+            int(p[3]),
+            first,
+            out[slot + 1, row],
+            out[slot + 2, row],
+        )
+    elif code == reg.ATR:
+        atr_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.NATR:
+        natr_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.TRANGE:
+        trange_kernel(high, low, close, first)
+    elif code == reg.ADX:
+        adx_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.PLUS_DI:
+        plus_di_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.MINUS_DI:
+        minus_di_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.CCI:
+        cci_kernel(high, low, close, int(p[0]), first)
+    elif code == reg.STOCH:
+        stoch_kernel(
+            high,
+            low,
+            close,
+            int(p[0]),
+            int(p[1]),
+            int(p[2]),
+            int(p[3]),
+            int(p[4]),
+            first,
+            out[slot + 1, row],
+        )
     elif code == reg.WILLR:
-        out[slot, row] = willr_kernel(high, low, close, int(p[0]))
+        willr_kernel(high, low, close, int(p[0]), first)
     elif code == reg.OBV:
-        out[slot, row] = obv_kernel(close, volume)
+        obv_kernel(close, volume, first)
     elif code == reg.MFI:
-        out[slot, row] = mfi_kernel(high, low, close, volume, int(p[0]))
+        mfi_kernel(high, low, close, volume, int(p[0]), first)
     elif code == reg.DONCHIAN:
-        upper, middle, lower = donchian_kernel(high, low, int(p[0]))
-        out[slot, row] = upper
-        out[slot + 1, row] = middle
-        out[slot + 2, row] = lower
+        donchian_kernel(high, low, int(p[0]), first, out[slot + 1, row], out[slot + 2, row])
     elif code == reg.KELTNER:
-        upper, middle, lower = keltner_kernel(high, low, close, int(p[0]), int(p[1]), p[2])
-        out[slot, row] = upper
-        out[slot + 1, row] = middle
-        out[slot + 2, row] = lower
+        keltner_kernel(
+            high,
+            low,
+            close,
+            int(p[0]),
+            int(p[1]),
+            p[2],
+            first,
+            out[slot + 1, row],
+            out[slot + 2, row],
+        )
 
 
 @parallel_kernel

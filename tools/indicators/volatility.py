@@ -220,11 +220,15 @@ def bbands_into(
 
 @kernel
 def hlc_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, which: int
-) -> FloatArray:
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    timeperiod: int,
+    which: int,
+    out: FloatArray,
+) -> None:
     """TRANGE (which=0), ATR (1) or NATR (2) with the package's NaN rule."""
     n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
     lookback = 1 if which == 0 else max(timeperiod, 1)
     pos = 0
     optimistic = True
@@ -246,34 +250,39 @@ def hlc_kernel(
             end = next_nan3(high, low, close, begin)
         fill_nan(out, pos, min(begin + lookback, end))
         pos = end
-    return out
 
 
 @kernel
-def trange_kernel(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    return hlc_kernel(high, low, close, 1, 0)
+def trange_kernel(high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray) -> None:
+    hlc_kernel(high, low, close, 1, 0, out)
 
 
 @kernel
-def atr_kernel(high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int) -> FloatArray:
-    return hlc_kernel(high, low, close, timeperiod, 1)
+def atr_kernel(
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    hlc_kernel(high, low, close, timeperiod, 1, out)
 
 
 @kernel
 def natr_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int
-) -> FloatArray:
-    return hlc_kernel(high, low, close, timeperiod, 2)
+    high: FloatArray, low: FloatArray, close: FloatArray, timeperiod: int, out: FloatArray
+) -> None:
+    hlc_kernel(high, low, close, timeperiod, 2, out)
 
 
 @kernel
 def bbands_kernel(
-    real: FloatArray, timeperiod: int, nbdevup: float, nbdevdn: float, matype: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+    real: FloatArray,
+    timeperiod: int,
+    nbdevup: float,
+    nbdevdn: float,
+    matype: int,
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+) -> None:
     n: int = len(real)
-    upper = np.empty(n, dtype=np.float64)
-    middle = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
     lookback = max(ma_lookback(timeperiod, matype), timeperiod - 1)
     pos = 0
     optimistic = True
@@ -300,7 +309,6 @@ def bbands_kernel(
         fill_nan(middle, pos, stop)
         fill_nan(lower, pos, stop)
         pos = end
-    return upper, middle, lower
 
 
 # ---------------------------------------------------------------- public API
@@ -309,7 +317,9 @@ def bbands_kernel(
 def trange(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
     """True range (TA-Lib ``TRANGE``); NaN for the first bar."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return trange_kernel(h, lo, c)
+    out = np.empty(len(h))
+    trange_kernel(h, lo, c, out)
+    return out
 
 
 def atr(
@@ -317,7 +327,9 @@ def atr(
 ) -> FloatArray:
     """Average true range (TA-Lib ``ATR``, Wilder smoothing); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return atr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1))
+    out = np.empty(len(h))
+    atr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def natr(
@@ -325,7 +337,9 @@ def natr(
 ) -> FloatArray:
     """Normalised ATR, percent of close (TA-Lib ``NATR``)."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    return natr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1))
+    out = np.empty(len(h))
+    natr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
+    return out
 
 
 def bbands(
@@ -342,10 +356,16 @@ def bbands(
 
     ``matype``: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
     """
-    return bbands_kernel(
-        as_series(real, "real"),
+    series = as_series(real, "real")
+    upper, middle, lower = (np.empty(len(series)) for _ in range(3))
+    bbands_kernel(
+        series,
         check_period("timeperiod", timeperiod, 2),
         check_real("nbdevup", nbdevup),
         check_real("nbdevdn", nbdevdn),
         check_matype("matype", matype),
+        upper,
+        middle,
+        lower,
     )
+    return upper, middle, lower

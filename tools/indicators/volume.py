@@ -104,9 +104,8 @@ def mfi_into(
 
 
 @kernel
-def obv_kernel(real: FloatArray, volume: FloatArray) -> FloatArray:
+def obv_kernel(real: FloatArray, volume: FloatArray, out: FloatArray) -> None:
     n: int = len(real)
-    out = np.empty(n, dtype=np.float64)
     pos = 0
     optimistic = True
     while pos < n:
@@ -118,15 +117,18 @@ def obv_kernel(real: FloatArray, volume: FloatArray) -> FloatArray:
             obv_into(real[begin:end], volume[begin:end], out[begin:end])
         fill_nan(out, pos, begin)
         pos = end
-    return out
 
 
 @kernel
 def mfi_kernel(
-    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray, timeperiod: int
-) -> FloatArray:
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    timeperiod: int,
+    out: FloatArray,
+) -> None:
     n: int = len(high)
-    out = np.empty(n, dtype=np.float64)
     pos = 0
     optimistic = True
     while pos < n:
@@ -147,7 +149,6 @@ def mfi_kernel(
             end = next_nan4(high, low, close, volume, begin)
         fill_nan(out, pos, min(begin + timeperiod, end))
         pos = end
-    return out
 
 
 # ---------------------------------------------------------------- public API
@@ -156,7 +157,9 @@ def mfi_kernel(
 def obv(real: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
     """On-balance volume (TA-Lib ``OBV``); no warm-up."""
     r, v = as_series_group(real=real, volume=volume)
-    return obv_kernel(r, v)
+    out = np.empty(len(r))
+    obv_kernel(r, v, out)
+    return out
 
 
 def mfi(
@@ -168,4 +171,6 @@ def mfi(
 ) -> FloatArray:
     """Money flow index (TA-Lib ``MFI``); NaN for the first ``timeperiod`` bars."""
     h, lo, c, v = as_series_group(high=high, low=low, close=close, volume=volume)
-    return mfi_kernel(h, lo, c, v, check_period("timeperiod", timeperiod, 2))
+    out = np.empty(len(h))
+    mfi_kernel(h, lo, c, v, check_period("timeperiod", timeperiod, 2), out)
+    return out
