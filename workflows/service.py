@@ -78,11 +78,13 @@ async def feed_bars(
     start = date.fromisoformat(last) + timedelta(days=1) if last else as_of
     if start > as_of:
         return 0
+    lo, hi = np.datetime64(start, "ns"), np.datetime64(as_of, "ns") + np.timedelta64(1, "D")
     rows = []
     for symbol in universe:
         series = market.bars(symbol, start=start, end=as_of)
         for i in range(len(series)):
-            rows.append((series.timestamps[i], symbol, i, series))
+            if lo <= series.timestamps[i] < hi:  # a source may return more than asked
+                rows.append((series.timestamps[i], symbol, i, series))
     rows.sort(key=lambda r: (r[0], r[1]))
     fills = 0
     for ts, symbol, i, s in rows:

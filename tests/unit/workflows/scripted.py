@@ -84,6 +84,9 @@ class MemoryMarket:
         series = self._bars[symbol]
         if end is not None:
             series = series.until(np.datetime64(end, "ns") + np.timedelta64(1, "D") - 1)
+        if start is not None:
+            first = int(np.searchsorted(series.timestamps, np.datetime64(start, "ns")))
+            series = series.slice(first, len(series))
         return series
 
     def dates(self) -> list[date]:
