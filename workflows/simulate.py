@@ -98,6 +98,11 @@ async def simulate(
         result.days.append(summary)
         if on_day is not None:
             on_day(summary)
+    for day_summary in result.days:  # orders as they ended, not as they stood that evening
+        for row in day_summary["orders"]:
+            final = service.store.order(row["order_id"])
+            if final is not None:
+                row["status"] = final.status.value
     report = write_simulation_report(
         service.reports_dir, name, result.facts(starting_cash), result.days
     )

@@ -84,6 +84,8 @@ def test_simulate_when_bars_after_the_last_day_change_then_decisions_do_not(
     assert [d["date"] for d in honest.days] == ["2013-01-02", "2013-01-03", "2013-01-04"]
     assert any(d["orders"] for d in honest.days), "the check is only meaningful with trades"
     assert _decisions(rewritten) == _decisions(honest)
+    first_day = honest.days[0]["orders"]
+    assert first_day and {o["status"] for o in first_day} == {"filled"}  # at the next open
 
     # Orders of one session fill at the next session's open (plus slippage), never earlier.
     store = SqliteStore(tmp_path / "a" / "simulations" / f"{START}_{END}" / "quorum.db")
