@@ -68,19 +68,22 @@ def window_extrema_into(
     suffix_low = np.empty(period, dtype=np.float64)
     bad = False
     block = 0
+    # Per-block slice views indexed from 0, so Numba emits no negative-index wraparound.
     while block + period - 1 < n:
         # Suffix extremes of the block [block, last], which every bar belongs to once.
         last = block + period - 1
+        block_high = high[block : last + 1]
+        block_low = low[block : last + 1]
         top = -np.inf
         bottom = np.inf
-        for i in range(last, block - 1, -1):
-            value = high[i]
+        for k in range(period - 1, -1, -1):
+            value = block_high[k]
             top = value if value > top else top
-            other = low[i]
+            other = block_low[k]
             bottom = other if other < bottom else bottom
             bad |= np.isnan(value) | np.isnan(other)
-            suffix_high[i - block] = top
-            suffix_low[i - block] = bottom
+            suffix_high[k] = top
+            suffix_low[k] = bottom
         following = block + period
         available = min(period - 1, n - following)
         if mode == MODE_DONCHIAN:
@@ -92,43 +95,49 @@ def window_extrema_into(
         else:
             first[last] = fast_k(top, bottom, close[last])
         # Windows ending in the next block: older suffix joined with a growing prefix.
+        next_high = high[following : following + available]
+        next_low = low[following : following + available]
+        next_close = close[following : following + available]
+        out1 = first[following : following + available]
         top = -np.inf
         bottom = np.inf
         if mode == MODE_DONCHIAN:
-            for m in range(1, available + 1):
-                value = high[following + m - 1]
+            out2 = second[following : following + available]
+            out3 = third[following : following + available]
+            for m in range(available):
+                value = next_high[m]
                 top = value if value > top else top
-                other = low[following + m - 1]
+                other = next_low[m]
                 bottom = other if other < bottom else bottom
-                older = suffix_high[m]
+                older = suffix_high[m + 1]
                 window_top = older if older > top else top
-                older = suffix_low[m]
+                older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                first[last + m] = window_top
-                second[last + m] = window_bottom
-                third[last + m] = (window_top + window_bottom) / 2.0
+                out1[m] = window_top
+                out2[m] = window_bottom
+                out3[m] = (window_top + window_bottom) / 2.0
         elif mode == MODE_WILLR:
-            for m in range(1, available + 1):
-                value = high[following + m - 1]
+            for m in range(available):
+                value = next_high[m]
                 top = value if value > top else top
-                other = low[following + m - 1]
+                other = next_low[m]
                 bottom = other if other < bottom else bottom
-                older = suffix_high[m]
+                older = suffix_high[m + 1]
                 window_top = older if older > top else top
-                older = suffix_low[m]
+                older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                first[last + m] = williams_r(window_top, window_bottom, close[last + m])
+                out1[m] = williams_r(window_top, window_bottom, next_close[m])
         else:
-            for m in range(1, available + 1):
-                value = high[following + m - 1]
+            for m in range(available):
+                value = next_high[m]
                 top = value if value > top else top
-                other = low[following + m - 1]
+                other = next_low[m]
                 bottom = other if other < bottom else bottom
-                older = suffix_high[m]
+                older = suffix_high[m + 1]
                 window_top = older if older > top else top
-                older = suffix_low[m]
+                older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                first[last + m] = fast_k(window_top, window_bottom, close[last + m])
+                out1[m] = fast_k(window_top, window_bottom, next_close[m])
         block = following
     # The bars after the last full block were read only by the forward scans above.
     for i in range(block, n):

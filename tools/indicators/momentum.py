@@ -51,14 +51,17 @@ def rsi_into(x: FloatArray, period: int, out: FloatArray) -> float:
     # Wilder's step in TA-Lib's two-coefficient form: beta first, alpha + beta exactly 1.
     beta = (period - 1) / period
     alpha = 1.0 - beta
-    for today in range(period + 1, n):
-        change = x[today] - x[today - 1]
+    now = x[period + 1 :]
+    before = x[period : n - 1]
+    outs = out[period + 1 :]
+    for j in range(n - period - 1):
+        change = now[j] - before[j]
         loss = -change if change < 0.0 else 0.0
         gain = 0.0 if change < 0.0 else change
         prev_loss = fma(beta, prev_loss, alpha * loss)
         prev_gain = fma(beta, prev_gain, alpha * gain)
         total = prev_gain + prev_loss
-        out[today] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
+        outs[j] = 100.0 * (prev_gain / total) if total > 0.0 else 0.0
     probe: float = prev_gain + x[0]
     return probe  # a NaN change lands in the gain and stays there
 
@@ -119,24 +122,39 @@ def macd_into(
 @kernel
 def roc_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_ROC: percent change over ``period`` bars; 0 when the old price is 0."""
+    n = x.shape[0]
     bad = False
-    for i in range(x.shape[0]):
+    for i in range(min(period, n)):
         bad |= np.isnan(x[i])
-    for i in range(period, x.shape[0]):
-        old = x[i - period]
-        out[i] = ((x[i] / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+    if n <= period:
+        return np.nan if bad else 0.0
+    # Slice views indexed from 0: Numba adds wraparound code to ``x[i - k]`` accesses.
+    now = x[period:]
+    before = x[: n - period]
+    outs = out[period:]
+    for j in range(n - period):
+        value = now[j]
+        old = before[j]
+        outs[j] = ((value / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+        bad |= np.isnan(value)
     return np.nan if bad else 0.0
 
 
 @kernel
 def mom_into(x: FloatArray, period: int, out: FloatArray) -> float:
     """TA_MOM: price change over ``period`` bars."""
+    n = x.shape[0]
     bad = False
-    for i in range(min(period, x.shape[0])):
+    for i in range(min(period, n)):
         bad |= np.isnan(x[i])
-    for i in range(period, x.shape[0]):
-        value = x[i]
-        out[i] = value - x[i - period]
+    if n <= period:
+        return np.nan if bad else 0.0
+    now = x[period:]
+    before = x[: n - period]
+    outs = out[period:]
+    for j in range(n - period):
+        value = now[j]
+        outs[j] = value - before[j]
         bad |= np.isnan(value)
     return np.nan if bad else 0.0
 

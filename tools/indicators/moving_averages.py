@@ -50,11 +50,15 @@ def sma_into(x: FloatArray, period: int, out: FloatArray) -> float:
     total = 0.0
     for i in range(period - 1):
         total += x[i]
-    for i in range(period - 1, n):
-        total += x[i]
+    # Slice views indexed from 0: Numba adds wraparound code to ``x[i - k]`` accesses.
+    incoming = x[period - 1 :]
+    outgoing = x[: n - period + 1]
+    outs = out[period - 1 :]
+    for j in range(n - period + 1):
+        total += incoming[j]
         value = total
-        total -= x[i - period + 1]
-        out[i] = value / period
+        total -= outgoing[j]
+        outs[j] = value / period
     return total  # a NaN read stays in the running sum
 
 
@@ -99,8 +103,11 @@ def wma_into(x: FloatArray, period: int, out: FloatArray) -> float:
         probe += value
     bars_since_reseed = 8 * period
     trailing_value = 0.0
-    for i in range(period - 1, n):
-        value = x[i]
+    incoming = x[period - 1 :]
+    outgoing = x[: n - period + 1]
+    outs = out[period - 1 :]
+    for j in range(n - period + 1):
+        value = incoming[j]
         probe += value  # the re-anchor can wash a NaN out of the sums: probe separately
         period_sub += value
         period_sub -= trailing_value
@@ -110,13 +117,12 @@ def wma_into(x: FloatArray, period: int, out: FloatArray) -> float:
             bars_since_reseed = 8 * period
             period_sub = 0.0
             period_sum = 0.0
-            weight = 1
-            for j in range(i - period + 1, i + 1):
-                period_sub += x[j]
-                period_sum += x[j] * weight
-                weight += 1
-        trailing_value = x[i - period + 1]
-        out[i] = period_sum / divider
+            for k in range(period):
+                window_value = x[j + k]
+                period_sub += window_value
+                period_sum += window_value * (k + 1)
+        trailing_value = outgoing[j]
+        outs[j] = period_sum / divider
         period_sum -= period_sub
     return probe
 
@@ -212,13 +218,18 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
     ratio *= ratio
     prev_kama = fma(x[today] - prev_kama, ratio, prev_kama)
     out[today] = prev_kama
-    for today in range(period + 1, n):
-        value = x[today]
-        value2 = x[today - period]
+    incoming = x[period + 1 :]
+    previous = x[period : n - 1]
+    outgoing = x[1 : n - period]
+    outs = out[period + 1 :]
+    for j in range(n - period - 1):
+        value = incoming[j]
+        value2 = outgoing[j]
         period_roc = value - value2
+        change = value - previous[j]
         sum_roc1 -= abs(trailing_value - value2)
-        sum_roc1 += abs(value - x[today - 1])
-        null_run = null_run + 1 if value - x[today - 1] == 0.0 else 0
+        sum_roc1 += abs(change)
+        null_run = null_run + 1 if change == 0.0 else 0
         if null_run >= period:
             null_run = period
             sum_roc1 = 0.0
@@ -226,8 +237,8 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
         ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
         ratio = fma(ratio, const_diff, const_max)
         ratio *= ratio
-        prev_kama = fma(x[today] - prev_kama, ratio, prev_kama)
-        out[today] = prev_kama
+        prev_kama = fma(value - prev_kama, ratio, prev_kama)
+        outs[j] = prev_kama
     result: float = prev_kama + probe  # prev_kama reads every later bar, keeps a NaN
     return result
 

@@ -40,26 +40,43 @@ from tools.indicators.moving_averages import ma_into, ma_lookback
 
 
 @inline_kernel
-def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) -> float:
-    """TA-Lib's TRUE_RANGE for bar ``i`` (needs ``i >= 1``)."""
-    high_i = high[i]
-    low_i = low[i]
-    prev_close = close[i - 1]
-    greatest: float = high_i - low_i
-    # Explicit comparisons, not max(): the same selects as TA-Lib's C code.
+def true_range(high_i: float, low_i: float, prev_close: float) -> float:
+    """TA-Lib's TRUE_RANGE of one bar: the greatest of high−low, |prev close − high| and
+    |prev close − low|, compared in that order (the same selects as TA-Lib's C code)."""
+    greatest = high_i - low_i
     up = abs(prev_close - high_i)
     greatest = up if up > greatest else greatest
     down = abs(prev_close - low_i)
     return down if down > greatest else greatest
 
 
+@inline_kernel
+def true_range_at(high: FloatArray, low: FloatArray, close: FloatArray, i: int) -> float:
+    """``true_range`` of bar ``i`` (needs ``i >= 1``)."""
+    return true_range(high[i], low[i], close[i - 1])
+
+
+# Hot loops below index slice views from 0 rather than ``array[i - k]``: Numba cannot
+# prove ``i - k >= 0`` and would add negative-index wraparound code to every access,
+# which costs more than the arithmetic in these throughput-bound loops.
+
+
 @kernel
 def trange_into(high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray) -> float:
     n = high.shape[0]
+    if n < 2:
+        return 0.0
+    highs = high[1:]
+    lows = low[1:]
+    prev_closes = close[: n - 1]
+    trs = out[1:]
     bad = False
-    for i in range(1, n):
-        out[i] = true_range_at(high, low, close, i)
-        bad |= np.isnan(high[i]) | np.isnan(low[i]) | np.isnan(close[i - 1])
+    for j in range(n - 1):
+        high_j = highs[j]
+        low_j = lows[j]
+        prev_close = prev_closes[j]
+        trs[j] = true_range(high_j, low_j, prev_close)
+        bad |= np.isnan(high_j) | np.isnan(low_j) | np.isnan(prev_close)
     return np.nan if bad else 0.0
 
 
@@ -97,18 +114,25 @@ def atr_into(
         out[period] = prev_atr
     else:
         out[period] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
-    # Two copies of the loop so neither carries the other's branch.
+    # Two copies of the loop so neither carries the other's branch; slice views (above).
+    highs = high[period + 1 :]
+    lows = low[period + 1 :]
+    prev_closes = close[period : n - 1]
+    closes_now = close[period + 1 :]
+    outs = out[period + 1 :]
     if not normalize:
-        for i in range(period + 1, n):
-            prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
-            closes += close[i]
-            out[i] = prev_atr
+        for j in range(n - period - 1):
+            tr = true_range(highs[j], lows[j], prev_closes[j])
+            prev_atr = fma(beta, prev_atr, alpha * tr)
+            closes += closes_now[j]
+            outs[j] = prev_atr
     else:
-        for i in range(period + 1, n):
-            prev_atr = fma(beta, prev_atr, alpha * true_range_at(high, low, close, i))
-            value = close[i]
+        for j in range(n - period - 1):
+            tr = true_range(highs[j], lows[j], prev_closes[j])
+            prev_atr = fma(beta, prev_atr, alpha * tr)
+            value = closes_now[j]
             closes += value
-            out[i] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
+            outs[j] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
     probe: float = prev_atr + closes  # a NaN high or low stays in prev_atr
     return probe
 
@@ -138,31 +162,33 @@ def variance_into(x: FloatArray, period: int, start: int, out: FloatArray) -> No
         total2 += dev
     bars_since_reseed = 32 * period
     peak2 = total2
-    for i in range(start, n):
-        dev = x[i] - shift
+    incoming = x[start:]
+    outgoing = x[start - lookback :]
+    for j in range(n - start):
+        i = start + j
+        dev = incoming[j] - shift
         total1 += dev
         dev *= dev
         total2 += dev
         peak2 = total2 if total2 > peak2 else peak2
         mean1 = total1 * inv_period
         variance = total2 * inv_period - mean1 * mean1
-        dev = x[trailing] - shift
+        dev = outgoing[j] - shift
         total1 -= dev
         dev *= dev
         total2 -= dev
-        trailing += 1
         bars_since_reseed -= 1
         if variance < 0.000001 * (peak2 * inv_period) or bars_since_reseed <= 0:
             bars_since_reseed = 32 * period
             window_start = i - lookback
             acc = 0.0
-            for j in range(window_start, i + 1):
-                acc += x[j]
+            for k in range(window_start, i + 1):
+                acc += x[k]
             shift = acc * inv_period
             total1 = 0.0
             total2 = 0.0
-            for j in range(window_start, i + 1):
-                dev = x[j] - shift
+            for k in range(window_start, i + 1):
+                dev = x[k] - shift
                 total1 += dev
                 dev *= dev
                 total2 += dev
@@ -172,8 +198,8 @@ def variance_into(x: FloatArray, period: int, start: int, out: FloatArray) -> No
                 shift = x[i]
                 total1 = 0.0
                 total2 = 0.0
-                for j in range(window_start, i + 1):
-                    dev = x[j] - shift
+                for k in range(window_start, i + 1):
+                    dev = x[k] - shift
                     total1 += dev
                     dev *= dev
                     total2 += dev
