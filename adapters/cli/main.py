@@ -21,18 +21,18 @@ app = typer.Typer(
 
 # Each module exposes `register(app)`. Order here is the order in `--help`.
 COMMAND_MODULES = (
-    "adapters.cli.misc",
+    "adapters.cli.demo",
+    "adapters.cli.cycle",
+    "adapters.cli.simulate",
+    "adapters.cli.explain",
+    "adapters.cli.backtest",
+    "adapters.cli.broker",
+    "adapters.cli.ibkr",
     "adapters.cli.data",
     "adapters.cli.journal",
     "adapters.cli.audit",
     "adapters.cli.secrets",
-    "adapters.cli.broker",
-    "adapters.cli.ibkr",
-    "adapters.cli.cycle",
-    "adapters.cli.simulate",
-    "adapters.cli.explain",
-    "adapters.cli.demo",
-    "adapters.cli.backtest",
+    "adapters.cli.misc",
 )
 
 for _name in COMMAND_MODULES:
