@@ -68,18 +68,19 @@ def window_extrema_into(
     suffix_low = np.empty(period, dtype=np.float64)
     bad = False
     block = 0
-    # Per-block slice views indexed from 0, so Numba emits no negative-index wraparound.
+    # Indices are cast to unsigned: Numba then emits no negative-index wraparound code,
+    # which would cost more than the comparisons here (slice views per block would cost
+    # reference-count traffic instead).
     while block + period - 1 < n:
         # Suffix extremes of the block [block, last], which every bar belongs to once.
         last = block + period - 1
-        block_high = high[block : last + 1]
-        block_low = low[block : last + 1]
         top = -np.inf
         bottom = np.inf
         for k in range(period - 1, -1, -1):
-            value = block_high[k]
+            at = np.uint64(block + k)
+            value = high[at]
             top = value if value > top else top
-            other = block_low[k]
+            other = low[at]
             bottom = other if other < bottom else bottom
             bad |= np.isnan(value) | np.isnan(other)
             suffix_high[k] = top
@@ -95,49 +96,46 @@ def window_extrema_into(
         else:
             first[last] = fast_k(top, bottom, close[last])
         # Windows ending in the next block: older suffix joined with a growing prefix.
-        next_high = high[following : following + available]
-        next_low = low[following : following + available]
-        next_close = close[following : following + available]
-        out1 = first[following : following + available]
         top = -np.inf
         bottom = np.inf
         if mode == MODE_DONCHIAN:
-            out2 = second[following : following + available]
-            out3 = third[following : following + available]
             for m in range(available):
-                value = next_high[m]
+                at = np.uint64(following + m)
+                value = high[at]
                 top = value if value > top else top
-                other = next_low[m]
+                other = low[at]
                 bottom = other if other < bottom else bottom
                 older = suffix_high[m + 1]
                 window_top = older if older > top else top
                 older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                out1[m] = window_top
-                out2[m] = window_bottom
-                out3[m] = (window_top + window_bottom) / 2.0
+                first[at] = window_top
+                second[at] = window_bottom
+                third[at] = (window_top + window_bottom) / 2.0
         elif mode == MODE_WILLR:
             for m in range(available):
-                value = next_high[m]
+                at = np.uint64(following + m)
+                value = high[at]
                 top = value if value > top else top
-                other = next_low[m]
+                other = low[at]
                 bottom = other if other < bottom else bottom
                 older = suffix_high[m + 1]
                 window_top = older if older > top else top
                 older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                out1[m] = williams_r(window_top, window_bottom, next_close[m])
+                first[at] = williams_r(window_top, window_bottom, close[at])
         else:
             for m in range(available):
-                value = next_high[m]
+                at = np.uint64(following + m)
+                value = high[at]
                 top = value if value > top else top
-                other = next_low[m]
+                other = low[at]
                 bottom = other if other < bottom else bottom
                 older = suffix_high[m + 1]
                 window_top = older if older > top else top
                 older = suffix_low[m + 1]
                 window_bottom = older if older < bottom else bottom
-                out1[m] = fast_k(window_top, window_bottom, next_close[m])
+                first[at] = fast_k(window_top, window_bottom, close[at])
         block = following
     # The bars after the last full block were read only by the forward scans above.
     for i in range(block, n):
