@@ -57,13 +57,13 @@ def window_extrema_into(
 ) -> float:
     """Highest ``high`` / lowest ``low`` of each ``period``-bar window, finished by ``mode``.
 
-    Writes bars ``period - 1`` onwards. ``close`` is read only by the %R and %K modes.
+    Writes bars ``period - 1`` onwards. ``close`` is read for the %R and %K modes and
+    probed for NaN in every mode (Donchian passes ``high`` again).
     The three forward loops are spelled out per mode so each stays a tight loop.
     """
     n = high.shape[0]
     if n < period:
         return 0.0
-    uses_close = mode != MODE_DONCHIAN
     suffix_high = np.empty(period, dtype=np.float64)
     suffix_low = np.empty(period, dtype=np.float64)
     bad = False
@@ -82,7 +82,7 @@ def window_extrema_into(
             top = value if value > top else top
             other = low[at]
             bottom = other if other < bottom else bottom
-            bad |= np.isnan(value) | np.isnan(other)
+            bad |= np.isnan(value) | np.isnan(other) | np.isnan(close[at])
             suffix_high[k] = top
             suffix_low[k] = bottom
         following = block + period
@@ -139,8 +139,5 @@ def window_extrema_into(
         block = following
     # The bars after the last full block were read only by the forward scans above.
     for i in range(block, n):
-        bad |= np.isnan(high[i]) | np.isnan(low[i])
-    if uses_close:
-        for i in range(n):
-            bad |= np.isnan(close[i])
+        bad |= np.isnan(high[i]) | np.isnan(low[i]) | np.isnan(close[i])
     return np.nan if bad else 0.0

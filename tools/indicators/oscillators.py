@@ -36,15 +36,6 @@ from tools.indicators.moving_averages import ma_into, ma_lookback
 
 
 @kernel
-def hlc_sum(high: FloatArray, low: FloatArray, close: FloatArray) -> float:
-    """A probe for the CCI window: a sum of every input value."""
-    probe = 0.0
-    for i in range(high.shape[0]):
-        probe += high[i] + low[i] + close[i]
-    return probe
-
-
-@kernel
 def range_position_into(
     high: FloatArray,
     low: FloatArray,
@@ -101,11 +92,15 @@ def cci_into(
         return 0.0
     buffer = np.zeros(period, dtype=np.float64)
     slot = 0
+    bad = False  # a typical price is NaN exactly when one of its inputs is
     for i in range(period - 1):
-        buffer[slot] = (high[i] + low[i] + close[i]) / 3
+        typical = (high[i] + low[i] + close[i]) / 3
+        buffer[slot] = typical
+        bad |= np.isnan(typical)
         slot += 1
     for i in range(period - 1, n):
         last = (high[i] + low[i] + close[i]) / 3
+        bad |= np.isnan(last)
         buffer[slot] = last
         average = 0.0
         for j in range(period):
@@ -122,7 +117,7 @@ def cci_into(
         else:
             out[i] = numerator / (0.015 * deviation)
         slot = slot + 1 if slot + 1 < period else 0
-    return hlc_sum(high, low, close)
+    return np.nan if bad else 0.0
 
 
 # ---------------------------------------------------------------- kernels (full series)

@@ -138,12 +138,24 @@ def atr_into(
 
 
 @kernel
-def variance_into(x: FloatArray, period: int, start: int, out: FloatArray) -> None:
-    """TA_VAR from bar ``start``: TA-Lib's cancellation-free population variance.
+def stddev_bands_into(
+    x: FloatArray,
+    period: int,
+    start: int,
+    nbdevup: float,
+    nbdevdn: float,
+    middle: FloatArray,
+    upper: FloatArray,
+    lower: FloatArray,
+) -> None:
+    """Bands around ``middle`` from bar ``start``: middle ± nbdev · TA_STDDEV.
+
+    TA_VAR is TA-Lib's cancellation-free population variance:
 
     Running sums of deviations from a shift near the window, rebuilt with a two-pass
     sum when the variance collapses below 1e-6 of the peak mean square (or every
     32·period bars), re-anchored on a flat window, floored at 1e-12 of the mean square.
+    The bands are written in the same pass (one sweep over memory instead of two).
     """
     n = x.shape[0]
     lookback = period - 1
@@ -212,7 +224,10 @@ def variance_into(x: FloatArray, period: int, start: int, out: FloatArray) -> No
             total1 -= dev
             dev *= dev
             total2 -= dev
-        out[i] = variance
+        deviation = math.sqrt(variance)
+        mid = middle[i]
+        upper[i] = mid + deviation * nbdevup
+        lower[i] = mid - deviation * nbdevdn
 
 
 @kernel
@@ -232,12 +247,7 @@ def bbands_into(
     if n <= lookback:
         return 0.0
     probe = ma_into(x, period, matype, middle)
-    variance_into(x, period, lookback, upper)
-    for i in range(lookback, n):
-        deviation = math.sqrt(upper[i])
-        mid = middle[i]
-        upper[i] = mid + deviation * nbdevup
-        lower[i] = mid - deviation * nbdevdn
+    stddev_bands_into(x, period, lookback, nbdevup, nbdevdn, middle, upper, lower)
     return probe
 
 
