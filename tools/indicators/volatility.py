@@ -104,10 +104,12 @@ def atr_into(
     alpha = 1.0 - beta
     normalize = normalize and period > 1
     total = 0.0
-    closes: float = close[0]  # a NaN close can hide in a true range: probe closes too
+    # A NaN close can hide in a true range (it loses every comparison): flag closes.
+    bad = False
+    for i in range(period + 1):
+        bad |= np.isnan(close[i])
     for i in range(1, period + 1):
         total += true_range_at(high, low, close, i)
-        closes += close[i]
     prev_atr = total / period
     value = close[period]
     if not normalize:
@@ -124,16 +126,16 @@ def atr_into(
         for j in range(n - period - 1):
             tr = true_range(highs[j], lows[j], prev_closes[j])
             prev_atr = fma(beta, prev_atr, alpha * tr)
-            closes += closes_now[j]
+            bad |= np.isnan(closes_now[j])
             outs[j] = prev_atr
     else:
         for j in range(n - period - 1):
             tr = true_range(highs[j], lows[j], prev_closes[j])
             prev_atr = fma(beta, prev_atr, alpha * tr)
             value = closes_now[j]
-            closes += value
+            bad |= np.isnan(value)
             outs[j] = (prev_atr / value) * 100.0 if value != 0.0 else 0.0
-    probe: float = prev_atr + closes  # a NaN high or low stays in prev_atr
+    probe: float = np.nan if bad else prev_atr  # a NaN high or low stays in prev_atr
     return probe
 
 

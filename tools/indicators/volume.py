@@ -35,17 +35,18 @@ def obv_into(real: FloatArray, volume: FloatArray, out: FloatArray) -> float:
         return 0.0
     prev_obv = volume[0]
     prev_real = real[0]
-    probe = 0.0
+    bad = False
     for i in range(n):
         value = real[i]
         amount = volume[i]
-        up = prev_obv + amount
-        down = prev_obv - amount
-        prev_obv = up if value > prev_real else (down if value < prev_real else prev_obv)
+        # The step is chosen off the running total's dependency chain; adding 0.0 or
+        # −amount is exactly TA-Lib's "no change" / "subtract".
+        step = amount if value > prev_real else (-amount if value < prev_real else 0.0)
+        prev_obv += step
         out[i] = prev_obv
         prev_real = value
-        probe += value + amount
-    return probe
+        bad |= np.isnan(value) | np.isnan(amount)
+    return np.nan if bad else 0.0
 
 
 @kernel
