@@ -350,3 +350,19 @@ def test_indicator_on_long_series_when_compared_with_talib_then_no_drift(case: C
     for params in case.params:
         ours, reference = case.run(series, params)
         assert_matches_oracle(ours, reference, f"{case.name}{dict(params)} long")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_indicator_when_close_outside_bar_range_then_matches_talib(case: Case) -> None:
+    """Dirty bars (close above the high or below the low): no clamping TA-Lib lacks."""
+    rng = np.random.default_rng(5)
+    length = 300
+    close = 100.0 + np.cumsum(rng.normal(0.0, 1.0, length))
+    high = close + rng.random(length)
+    low = close - rng.random(length)
+    close[::7] += 3.0
+    close[3::7] -= 3.0
+    series = Series(high=high, low=low, close=close, volume=100.0 * rng.random(length))
+    for params in case.params:
+        ours, reference = case.run(series, params)
+        assert_matches_oracle(ours, reference, f"{case.name}{dict(params)} dirty")
