@@ -28,13 +28,14 @@ computes several indicators on (symbols × bars) arrays in one call, parallel ov
 with the same kernels (see ``tools.indicators.panel``).
 """
 
+from tools.indicators.bollinger import bbands
 from tools.indicators.channels import donchian, keltner
 from tools.indicators.directional import adx, minus_di, plus_di
 from tools.indicators.momentum import macd, mom, roc, rsi
 from tools.indicators.moving_averages import dema, ema, kama, sma, tema, wma
 from tools.indicators.oscillators import cci, stoch, willr
 from tools.indicators.panel import IndicatorSpec, panel
-from tools.indicators.volatility import atr, bbands, natr, trange
+from tools.indicators.volatility import atr, natr, trange
 from tools.indicators.volume import mfi, obv
 
 # The indicator functions (what ``panel`` accepts as ``IndicatorSpec.indicator``).

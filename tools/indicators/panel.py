@@ -22,6 +22,7 @@ import numpy.typing as npt
 from tools.indicators import _registry as reg
 from tools.indicators._common import FloatArray
 from tools.indicators._jit import kernel, parallel_kernel
+from tools.indicators.bollinger import bbands_kernel
 from tools.indicators.channels import donchian_kernel, keltner_kernel
 from tools.indicators.directional import adx_kernel, minus_di_kernel, plus_di_kernel
 from tools.indicators.momentum import macd_kernel, mom_kernel, roc_kernel, rsi_kernel
@@ -34,7 +35,7 @@ from tools.indicators.moving_averages import (
     wma_kernel,
 )
 from tools.indicators.oscillators import cci_kernel, stoch_kernel, willr_kernel
-from tools.indicators.volatility import atr_kernel, bbands_kernel, natr_kernel, trange_kernel
+from tools.indicators.volatility import atr_kernel, natr_kernel, trange_kernel
 from tools.indicators.volume import mfi_kernel, obv_kernel
 
 PanelArray = npt.NDArray[np.float64]
