@@ -35,8 +35,9 @@ REASONS = {
     "cci(14)": "same O(n·period) algorithm as TA-Lib; the window sums must run in TA-Lib's "
     "circular-buffer order (flat-window tests depend on the exact rounding), so they are "
     "sequential floating-point chains that cannot be vectorised",
-    "keltner(20,10) vs EMA+ATR": "does more than its reference: EMA and ATR plus a third "
-    "pass writing three bands, against two TA-Lib calls that write two arrays",
+    "keltner(20,10) vs EMA+ATR": "does more than its reference: an EMA pass, then the ATR "
+    "with both bands written in the same pass (three output arrays), against two TA-Lib "
+    "calls that write two",
     "donchian(20) vs MAX+MIN": "writes a third array (the middle band) that MAX+MIN do not",
     "willr(14)": "TA-Lib's block scan has no NaN probe; ours also reads every close for the "
     "NaN rule and clamps like TA-Lib",

@@ -22,9 +22,9 @@ from tools.indicators._common import (
     next_valid3,
 )
 from tools.indicators._extrema import MODE_DONCHIAN, window_extrema_into
-from tools.indicators._jit import kernel
+from tools.indicators._jit import fma, kernel
 from tools.indicators.moving_averages import ema_into
-from tools.indicators.volatility import atr_into
+from tools.indicators.volatility import true_range
 
 # ---------------------------------------------------------------- cores (valid suffix)
 # Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
@@ -59,13 +59,32 @@ def keltner_into(
     if n <= lookback:
         return 0.0
     probe = ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
-    probe += atr_into(high, low, close, atr_period, False, upper)
-    for i in range(lookback, n):
-        width = multiplier * upper[i]
-        mid = middle[i]
-        upper[i] = mid + width
-        lower[i] = mid - width
-    return probe
+    # ATR exactly as ``atr_into`` computes it, with the bands written in the same pass.
+    beta = (atr_period - 1) / atr_period
+    alpha = 1.0 - beta
+    total = 0.0
+    for i in range(1, atr_period + 1):
+        total += true_range(high[i], low[i], close[i - 1])
+    atr = total / atr_period
+    if atr_period >= lookback:
+        width = multiplier * atr
+        upper[atr_period] = middle[atr_period] + width
+        lower[atr_period] = middle[atr_period] - width
+    # Slice views indexed from 0 (no Numba wraparound code in the hot loop).
+    highs = high[atr_period + 1 :]
+    lows = low[atr_period + 1 :]
+    prev_closes = close[atr_period : n - 1]
+    mids = middle[atr_period + 1 :]
+    uppers = upper[atr_period + 1 :]
+    lowers = lower[atr_period + 1 :]
+    for j in range(n - atr_period - 1):
+        atr = fma(beta, atr, alpha * true_range(highs[j], lows[j], prev_closes[j]))
+        width = multiplier * atr
+        mid = mids[j]
+        uppers[j] = mid + width
+        lowers[j] = mid - width
+    # The EMA's probe covers every close; a NaN high or low stays in the ATR.
+    return probe + atr
 
 
 # ---------------------------------------------------------------- kernels (full series)
