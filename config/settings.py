@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         frozen=True,
+        # A misspelt secret (QUORUM_SECRETS__SLAK_TOKEN) is an unknown field, never a
+        # SecretStr, and is not known to the log redactor yet: keep every input value out
+        # of validation messages so no error can echo it.
+        hide_input_in_errors=True,
     )
 
     mode: Literal["paper", "live"] = "paper"

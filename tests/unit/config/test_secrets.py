@@ -106,3 +106,27 @@ def test_cli_error_messages_are_redacted(monkeypatch: pytest.MonkeyPatch) -> Non
     result = CliRunner().invoke(app, ["secrets", "decrypt", "missing.enc"])
     assert result.exit_code != 0
     assert SECRET not in result.output
+
+
+@pytest.mark.parametrize("source", ["env", "dotenv", "toml"])
+def test_misspelt_secret_is_refused_without_echoing_its_value(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    if source == "env":
+        monkeypatch.setenv("QUORUM_SECRETS__SLAK_BOT_TOKEN", SECRET)
+    elif source == "dotenv":
+        Path(".env").write_text(f"QUORUM_SECRETS__SLAK_BOT_TOKEN={SECRET}\n")
+    else:
+        Path("quorum.toml").write_text(f'[secrets]\nslak_bot_token = "{SECRET}"\n')
+    with pytest.raises(ValidationError) as err:
+        load_settings()
+    assert "slak_bot_token" in str(err.value)
+    assert SECRET not in str(err.value) and SECRET not in repr(err.value)
+    result = CliRunner().invoke(app, ["journal", "tail"])
+    assert result.exit_code == 2 and "slak_bot_token" in result.output
+    assert SECRET not in result.output
