@@ -56,11 +56,33 @@ async def test_drop_mid_order_without_fill_then_order_still_working_after_reconn
     assert broker.store.order(order.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
 
 
+def fire_disconnected_twice(broker: IBKRBroker, *, later: bool) -> list[int]:
+    """Make ib_async's ``disconnectedEvent`` fire a second time for the next disconnect,
+    as ib_async 2.1.0 does: at once (same emit) or on a later loop iteration."""
+    ib = broker.client.ib
+    echoes: list[int] = []
+
+    def echo() -> None:
+        if echoes:
+            return
+        echoes.append(1)
+        if later:
+            asyncio.get_running_loop().call_soon(ib.disconnectedEvent.emit)
+        else:
+            ib.disconnectedEvent.emit()
+
+    ib.disconnectedEvent += echo
+    return echoes
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["same-emit", "next-iteration"])
 async def test_disconnect_event_fired_twice_then_one_reconnect_loop(
-    broker: IBKRBroker, sim: TwsSimulator
+    broker: IBKRBroker, sim: TwsSimulator, later: bool
 ) -> None:
+    echoes = fire_disconnected_twice(broker, later=later)
     sim.drop_connections()
     await wait_until(lambda: sim.api_sessions == 2 and broker.is_connected)
+    assert echoes == [1]  # the event really came twice
     await asyncio.sleep(0.3)  # a second loop would have connected again by now
     assert sim.api_sessions == 2
     kinds = [e.type for e in drain(broker)]
@@ -68,6 +90,20 @@ async def test_disconnect_event_fired_twice_then_one_reconnect_loop(
         kinds.count(BrokerEventType.DISCONNECTED),
         kinds.count(BrokerEventType.RECONNECTED),
     ) == (1, 1)
+    await assert_in_sync(broker, sim)
+
+
+async def test_disconnect_event_arriving_after_reconnect_then_ignored(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    sim.drop_connections()
+    await wait_until(lambda: sim.api_sessions == 2 and broker.is_connected)
+    await wait_until(lambda: broker._reconnecting is not None and broker._reconnecting.done())
+    drain(broker)
+    broker.client.ib.disconnectedEvent.emit()  # a stale duplicate: the link is up
+    await asyncio.sleep(0.3)
+    assert (sim.api_sessions, broker.is_connected) == (2, True)
+    assert [e.type for e in drain(broker)].count(BrokerEventType.DISCONNECTED) == 0
 
 
 @pytest.mark.parametrize("code", [201, 203])

@@ -148,6 +148,8 @@ class IBKRBroker:
             return
         if self._reconnecting is not None and not self._reconnecting.done():
             return  # ib_async 2.1.0 emits disconnectedEvent twice per disconnect
+        if self.client.is_connected:
+            return  # a duplicate that arrives after the reconnection: the link is up
         self.tracker.release_acks()
         self.tracker.flush()
         self._emit(event(BrokerEventType.DISCONNECTED, message="connection to TWS lost"))
