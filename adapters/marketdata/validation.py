@@ -8,10 +8,12 @@ legal values (zero volume, single-bar jumps) that a person should look at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Rule(StrEnum):
     EMPTY_FILE = "empty_file"
     UNREADABLE = "unreadable"
+    FIELD_COUNT = "field_count"
     MISSING_COLUMN = "missing_column"
+    DUPLICATE_COLUMN = "duplicate_column"
     NOT_NUMERIC = "not_numeric"
     MISSING_VALUE = "missing_value"
     BAD_TIMESTAMP = "bad_timestamp"
@@ -74,26 +78,53 @@ REQUIRED = ("timestamp", *PRICE_FIELDS, "volume")
 
 
 def check_frame(
-    frame: pd.DataFrame, first_row: int, options: ValidationOptions
+    frame: pd.DataFrame, first_row: int | npt.NDArray[np.int64], options: ValidationOptions
 ) -> tuple[list[Problem], list[Problem], dict[str, Any]]:
     """Validate a frame of raw strings with normalised column names.
 
+    ``first_row`` is the file row of the first bar (bars on consecutive rows), or an array
+    with the file row of every bar (when blank or malformed lines were skipped).
     Returns errors, warnings and (when there are no errors) the parsed columns.
     """
     errors: list[Problem] = []
     warnings: list[Problem] = []
     counts: dict[Rule, int] = {}
+    buckets: dict[Rule, list[Problem]] = {}
 
     def add(
         bucket: list[Problem], rule: Rule, row: int | None, field: str | None, msg: str
     ) -> None:
         counts[rule] = counts.get(rule, 0) + 1
+        buckets[rule] = bucket
         if counts[rule] <= options.max_problems_per_rule:
             bucket.append(Problem(row=row, field=field, rule=rule, message=msg))
 
+    rows = (
+        np.arange(len(frame)) + first_row
+        if isinstance(first_row, int)
+        else np.asarray(first_row, dtype=np.int64)
+    )
+    parsed = _check_rules(frame, rows, options, errors, warnings, add)
+    # Say how many problems were left out rather than dropping them silently.
+    limit = options.max_problems_per_rule
+    for rule, n in counts.items():
+        if n > limit:
+            more = f"{n - limit} more row(s) break this rule; only the first {limit} are listed"
+            buckets[rule].append(Problem(rule=rule, message=more))
+    return errors, warnings, parsed if not errors else {}
+
+
+def _check_rules(
+    frame: pd.DataFrame,
+    rows: npt.NDArray[np.int64],
+    options: ValidationOptions,
+    errors: list[Problem],
+    warnings: list[Problem],
+    add: Callable[[list[Problem], Rule, int | None, str | None, str], None],
+) -> dict[str, Any]:
     if frame.empty:
         add(errors, Rule.EMPTY_FILE, None, None, "no bars in file")
-        return errors, warnings, {}
+        return {}
     missing = [c for c in REQUIRED if c not in frame.columns]
     for col in missing:
         add(
@@ -104,9 +135,8 @@ def check_frame(
             f"required column {col!r} not found (columns: {', '.join(map(str, frame.columns))})",
         )
     if missing:
-        return errors, warnings, {}
+        return {}
 
-    rows = np.arange(len(frame)) + first_row
     parsed: dict[str, Any] = {}
     for col in NUMERIC_FIELDS:
         if col not in frame.columns:
@@ -205,4 +235,4 @@ def check_frame(
                     f"close moved {jump[i]:.0%} in one bar ({c[i]} -> {c[i + 1]}); "
                     "a split in unadjusted prices?",
                 )
-    return errors, warnings, parsed if not errors else {}
+    return parsed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from adapters.cli.main import app
 from adapters.marketdata.files import FileMarketData, load_bars, validate_file
-from adapters.marketdata.validation import Rule
+from adapters.marketdata.validation import Rule, ValidationOptions
 from core.errors import DataValidationError
 
 DATA = Path(__file__).resolve().parents[4] / "data" / "us_daily"
@@ -152,3 +153,136 @@ def test_cli_validate_json_and_exit_codes(tmp_path: Path) -> None:
     }
     missing = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "no such file" in missing.stdout
+
+
+def _dated_frame() -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(GOOD), parse_dates=["Date"])
+
+
+def test_leading_unnamed_index_column_that_is_the_date_becomes_the_timestamp(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "IDX.csv"
+    _dated_frame().set_index("Date").rename_axis(None).to_csv(path)
+    assert path.read_text().startswith(",Open,")  # what pandas writes for an unnamed index
+    report, bars = validate_file(path)
+    assert report.ok, report.errors
+    assert bars is not None and len(bars) == 3
+    assert bars.timestamps[0] == np.datetime64("2020-01-02T00:00", "ns")
+
+
+def test_leading_index_column_without_dates_is_dropped_not_taken_for_the_date(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, ",Open,High,Low,Close,Volume\n0,10,11,9,10.5,1\n")
+    assert _rules(path) == [(None, "timestamp", Rule.MISSING_COLUMN)]
+
+
+@pytest.mark.parametrize("index_name", ["Date", None])
+def test_parquet_with_a_date_index_named_or_not_is_accepted(
+    tmp_path: Path, index_name: str | None
+) -> None:
+    path = tmp_path / "P.parquet"
+    _dated_frame().set_index("Date").rename_axis(index_name).to_parquet(path)
+    report, bars = validate_file(path)
+    assert report.ok, report.errors
+    assert bars is not None and bars.timestamps[-1] == np.datetime64("2020-01-06", "ns")
+
+
+def test_parquet_tz_aware_dates_are_normalised_to_utc(tmp_path: Path) -> None:
+    frame = _dated_frame()
+    frame["Date"] = frame["Date"].dt.tz_localize("America/New_York")
+    frame.to_parquet(tmp_path / "TZ.parquet")
+    report, bars = validate_file(tmp_path / "TZ.parquet")
+    assert report.ok and bars is not None
+    assert bars.timestamps[0] == np.datetime64("2020-01-02T05:00", "ns")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"Close": [10.5, np.nan, 11.5]}, (2, "close", Rule.MISSING_VALUE)),
+        ({"Close": [10.5, np.inf, 11.5]}, (2, "close", Rule.NOT_NUMERIC)),
+        ({"Close": ["10.5", "abc", "11.5"]}, (2, "close", Rule.NOT_NUMERIC)),
+        ({"Low": [9.0, 12.0, 10.5]}, (2, "high", Rule.HIGH_BELOW_LOW)),
+        ({"Open": [10.0, 0.0, 11.0]}, (2, "open", Rule.NON_POSITIVE_PRICE)),
+        (
+            {"Date": pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-06"])},
+            (2, "timestamp", Rule.DUPLICATE_TIMESTAMP),
+        ),
+        (
+            {"Date": pd.to_datetime(["2020-01-03", "2020-01-02", "2020-01-06"])},
+            (2, "timestamp", Rule.UNSORTED_TIMESTAMP),
+        ),
+    ],
+)
+def test_parquet_bad_row_is_named_by_its_1_based_row(
+    tmp_path: Path, change: dict[str, object], expected: tuple[int, str, Rule]
+) -> None:
+    frame = _dated_frame().assign(**change)
+    frame.to_parquet(tmp_path / "BAD.parquet")
+    assert expected in _rules(tmp_path / "BAD.parquet")
+
+
+def test_parquet_missing_column_empty_and_zero_byte_files_are_errors(tmp_path: Path) -> None:
+    _dated_frame().drop(columns=["Volume"]).to_parquet(tmp_path / "M.parquet")
+    assert _rules(tmp_path / "M.parquet") == [(None, "volume", Rule.MISSING_COLUMN)]
+    _dated_frame().iloc[:0].to_parquet(tmp_path / "E.parquet")
+    assert _rules(tmp_path / "E.parquet") == [(None, None, Rule.EMPTY_FILE)]
+    for name in ("Z.parquet", "Z.csv", "Z.csv.gz"):
+        (tmp_path / name).write_bytes(b"")
+        assert _rules(tmp_path / name) == [(None, None, Rule.EMPTY_FILE)]
+
+
+def test_row_numbers_count_blank_lines_and_multi_line_quoted_fields(tmp_path: Path) -> None:
+    text = (
+        "Date,Open,High,Low,Close,Volume\n"
+        "\n"
+        "2020-01-02,10,11,9,10.5,1\n"
+        '2020-01-03,10,11,9,"10\n.5",1\n'
+        "2020-01-06,10,9,11,10,1\n"
+    )
+    rules = _rules(_write(tmp_path, text))
+    assert (4, "close", Rule.NOT_NUMERIC) in rules
+    assert (6, "high", Rule.HIGH_BELOW_LOW) in rules
+
+
+@pytest.mark.parametrize("line", ["2020-01-07,11,12,10,11,100", "2020-01-07,11,12,10,11,11,100,7"])
+def test_row_with_wrong_field_count_is_named_and_rows_are_not_shifted(
+    tmp_path: Path, line: str
+) -> None:
+    path = _write(tmp_path, GOOD + line + "\n2020-01-08,11,10,12,11,11,100\n")
+    rules = _rules(path)
+    assert rules[0] == (5, None, Rule.FIELD_COUNT)
+    assert (6, "high", Rule.HIGH_BELOW_LOW) in rules
+    assert not any(r is Rule.BAD_TIMESTAMP for _, _, r in rules)
+
+
+def test_two_columns_meaning_the_same_field_are_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "Date,Timestamp,Open,High,Low,Close,Volume\n2020-01-02,2020-01-02,1,2,1,1,5\n"
+    )
+    report, bars = validate_file(path)
+    assert bars is None
+    assert [(e.field, e.rule) for e in report.errors] == [("timestamp", Rule.DUPLICATE_COLUMN)]
+    assert "'Date'" in report.errors[0].message and "'Timestamp'" in report.errors[0].message
+
+
+def test_problems_beyond_the_per_rule_limit_are_counted_not_dropped(tmp_path: Path) -> None:
+    body = "".join(f"2020-02-{d:02d},10,11,9,10,-1\n" for d in range(1, 26))
+    path = _write(tmp_path, "Date,Open,High,Low,Close,Volume\n" + body)
+    report, _ = validate_file(path, ValidationOptions(max_problems_per_rule=3))
+    listed = [e for e in report.errors if e.rule is Rule.NEGATIVE_VOLUME]
+    assert [e.row for e in listed] == [2, 3, 4, None]
+    assert listed[-1].message.startswith("22 more row(s)")
+
+
+def test_gzip_csv_with_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "B.csv.gz", "wb") as f:
+        f.write(("\ufeff" + GOOD).encode())
+    assert validate_file(tmp_path / "B.csv.gz")[0].ok
+
+
+def test_undecodable_file_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "U.csv").write_bytes(b"\xff\xfe\x00garbage")
+    assert _rules(tmp_path / "U.csv") == [(None, None, Rule.UNREADABLE)]
