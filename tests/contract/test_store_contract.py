@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from core.audit import AuditLog
+from core.errors import OrderError
 from core.messages import Envelope, Note
 from core.orders import Fill, Order, OrderIntent, OrderSide, OrderStatus
 from core.portfolio import Portfolio, apply_fill
@@ -178,3 +180,101 @@ def test_audit_chain_with_wrong_key_fails_at_first_record(store: Store) -> None:
     AuditLog(store, KEY).append("ops", "halt", {})
     result = AuditLog(store, b"another-key").verify()
     assert not result.ok and result.first_bad_seq == 1
+
+
+# -- behaviour every backend must share (found diverging in review) -------------------------
+def _known_gap(
+    request: pytest.FixtureRequest,
+    backend: str,
+    reason: str,
+    raises: type[BaseException] = AssertionError,
+) -> None:
+    """Mark this case as a known failure of one backend, failing only the way it is known
+    to; strict, so the fix turns the mark into an error that asks for its removal."""
+    if request.node.callspec.params.get("store") == backend:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=raises))
+
+
+def test_documents_when_several_collections_then_each_lists_its_own_in_update_order(
+    store: Store,
+) -> None:
+    store.put_document("agent_memory", "momentum", {"lesson": "late entries"})
+    store.put_document("agent_memory", "reflection", {"lesson": "cut losers"})
+    store.put_document("proposals", "p1", {"status": "pending"})
+    store.put_document("agent_memory", "momentum", {"lesson": "late entries", "seen": 2})
+    assert store.documents("agent_memory") == [
+        {"lesson": "cut losers"},
+        {"lesson": "late entries", "seen": 2},
+    ]
+    assert store.documents("proposals") == [{"status": "pending"}]
+    assert store.documents("nothing") == []
+    assert store.get_document("proposals", "momentum") is None
+
+
+def test_kv_when_values_are_json_types_then_round_trip_and_unknown_key_has_no_history(
+    store: Store,
+) -> None:
+    value = {"symbols": ["AAPL", "MSFT"], "cap": 0.3, "live": False, "note": None}
+    entry = store.kv_set("universe", value, actor="ops")
+    assert (entry.version, entry.value, entry.actor) == (1, value, "ops")
+    assert store.kv_get("universe") == value
+    assert store.kv_history("never-set") == []
+
+
+def test_snapshots_when_earlier_snapshot_saved_again_then_it_is_latest(store: Store) -> None:
+    a, b = Portfolio.open(1000.0), Portfolio.open(2000.0)
+    for p in (a, b, a):
+        store.save_snapshot(p, label="paper")
+    assert store.latest_snapshot("paper") == a
+
+
+def test_causation_chain_when_a_cause_is_missing_then_stops_there(store: Store) -> None:
+    orphan = _env(cause="never-journaled")
+    store.append_message(orphan)
+    assert [m.id for m in store.causation_chain(orphan.id)] == [orphan.id]
+    assert store.causation_chain("unknown") == []
+
+
+def test_save_order_when_client_ref_belongs_to_another_order_then_order_error_and_unchanged(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    _known_gap(
+        request,
+        "sqlite",
+        "SqliteStore raises sqlite3.IntegrityError, not OrderError",
+        raises=sqlite3.IntegrityError,
+    )
+    store.save_order(_order("o1", "r1"))
+    with pytest.raises(OrderError, match="r1"):
+        store.save_order(_order("o2", "r1"))
+    assert [o.order_id for o in store.orders()] == ["o1"]
+
+
+def test_fills_when_time_zones_differ_then_ordered_and_filtered_as_instants(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    _known_gap(request, "sqlite", "SqliteStore orders and filters fills by ISO-8601 text")
+    paris = timezone(timedelta(hours=2))
+    base = {"order_id": "o1", "client_ref": "r1", "symbol": "AAPL", "side": OrderSide.BUY}
+    early = Fill(
+        fill_id="f1", quantity=1, price=1.0, ts=datetime(2024, 6, 3, 11, tzinfo=paris), **base
+    )
+    late = Fill(
+        fill_id="f2", quantity=1, price=1.0, ts=datetime(2024, 6, 3, 10, 30, tzinfo=UTC), **base
+    )
+    store.save_fill(late)
+    store.save_fill(early)  # 09:00Z: earlier, though "11:00+02:00" sorts after "10:30+00:00"
+    assert [f.fill_id for f in store.fills()] == ["f1", "f2"]
+    assert [f.fill_id for f in store.fills(since=datetime(2024, 6, 3, 10, tzinfo=UTC))] == ["f2"]
+    assert store.fills()[0].ts == early.ts
+
+
+def test_audit_append_when_same_record_retried_then_stored_once_and_chain_verifies(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    _known_gap(request, "sqlite", "SqliteStore stores a retried audit record twice")
+    log = AuditLog(store, KEY)
+    record = log.append("ops", "halt", {"why": "drill"})
+    store.audit_append(record)  # a retry after a timeout whose write had landed
+    assert store.audit_records() == [record]
+    assert log.verify().ok

@@ -1,19 +1,19 @@
-"""MongoStore specifics beyond the Store contract: schema, indexes, idempotent writes
-without transactions, audit tampering done directly on the documents."""
+"""MongoStore specifics beyond the Store contract (tests/contract/test_store_contract.py,
+which also covers its idempotent writes, time zones and client_ref conflicts): schema,
+indexes, counters across reopen, audit tampering done directly on the documents."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
 
 import mongomock
 import pytest
 
 from adapters.storage.mongo import SCHEMA_VERSION, MongoStore
 from core.audit import AuditLog
-from core.errors import AuditChainError, ConfigurationError, OrderError
+from core.errors import AuditChainError, ConfigurationError
 from core.messages import Envelope, Note
-from core.orders import Fill, Order, OrderIntent, OrderSide
+from core.orders import Order, OrderIntent, OrderSide
 from core.portfolio import Portfolio
 
 KEY = b"audit-key-for-tests"
@@ -64,15 +64,6 @@ def test_indexes_when_started_then_lookups_are_indexed_and_client_ref_unique(
     )
 
 
-def test_save_order_when_client_ref_used_by_another_order_then_order_error(
-    store: MongoStore,
-) -> None:
-    store.save_order(_order("o1", "ref-1"))
-    with pytest.raises(OrderError, match="ref-1"):
-        store.save_order(_order("o2", "ref-1"))
-    assert [o.order_id for o in store.orders()] == ["o1"]
-
-
 def test_store_when_reopened_on_same_database_then_order_and_counters_continue(
     client: mongomock.MongoClient,
 ) -> None:
@@ -88,21 +79,6 @@ def test_store_when_reopened_on_same_database_then_order_and_counters_continue(
     assert second.tail(1)[0] == later
 
 
-def test_fills_since_when_time_zones_differ_then_compared_as_instants(store: MongoStore) -> None:
-    paris = timezone(timedelta(hours=2))
-    base = dict(
-        order_id="o1", client_ref="r1", symbol="AAPL", side=OrderSide.BUY, quantity=1, price=1.0
-    )
-    early = Fill(fill_id="f1", ts=datetime(2024, 6, 3, 11, 0, tzinfo=paris), **base)  # 09:00Z
-    late = Fill(fill_id="f2", ts=datetime(2024, 6, 3, 10, 30, tzinfo=UTC), **base)
-    store.save_fill(late)
-    store.save_fill(early)
-    assert [f.fill_id for f in store.fills()] == ["f1", "f2"]
-    since = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # ISO strings would put 11:00+02:00 after it
-    assert [f.fill_id for f in store.fills(since=since)] == ["f2"]
-    assert store.fills()[0].ts == early.ts  # microseconds and zone survive (BSON dates would not)
-
-
 def test_save_snapshot_when_same_snapshot_saved_twice_then_one_document(
     store: MongoStore, client: mongomock.MongoClient
 ) -> None:
@@ -111,13 +87,6 @@ def test_save_snapshot_when_same_snapshot_saved_twice_then_one_document(
     store.save_snapshot(p, "paper")
     assert client["q"]["snapshots"].count_documents({}) == 1
     assert store.latest_snapshot("paper") == p
-
-
-def test_audit_append_when_same_record_retried_then_no_duplicate(store: MongoStore) -> None:
-    record = AuditLog(store, KEY).append("ops", "halt", {"why": "test"})
-    store.audit_append(record)  # e.g. retried after a timeout whose write had landed
-    assert len(store.audit_records()) == 1
-    assert store.audit_head() == (1, record.mac)
 
 
 def test_audit_append_when_seq_taken_by_other_record_then_chain_error(store: MongoStore) -> None:
