@@ -13,6 +13,7 @@ import pytest
 from adapters.brokers.ibkr import IBKRBroker, IbkrConfig
 from adapters.brokers.ibkr_sim import TwsSimulator
 from adapters.storage.sqlite import SqliteStore
+from core.orders import CANCELLABLE
 
 SIM_ACCOUNT = "DU1234567"
 FAST = {
@@ -134,6 +135,10 @@ async def assert_in_sync(broker: IBKRBroker, sim: TwsSimulator) -> None:
         assert local.status.value == expected, (
             f"{ref}: local {local.status}, sim {sim_order.status}"
         )
+    at_sim = {o.order_ref for o in sim.book.orders.values()}
+    for local in broker.tracker.orders():  # nothing new or open here that TWS lacks
+        if local.status in CANCELLABLE:
+            assert local.client_ref in at_sim, f"{local.client_ref} {local.status} locally only"
     local_fills = {f.fill_id for f in broker.store.fills()}
     assert local_fills == {e.exec_id for e in sim.book.executions}
     local_positions = {p.symbol: p.quantity for p in await broker.positions()}

@@ -320,3 +320,67 @@ async def test_restart_with_lost_store_then_bracket_and_legs_adopted_not_resent(
     finally:
         await again.disconnect()
         fresh.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_order_budget_spent_then_next_order_waits_unsent_and_resent_once_later(
+    sim: TwsSimulator, store: SqliteStore
+) -> None:
+    broker = IBKRBroker(sim_config(sim.port, orders_per_minute=2), store)
+    clock = FakeClock()
+    broker.pacer.orders._clock = clock  # the minute passes when the test says so
+    await broker.connect()
+    limit = buy(order_type=OrderType.LIMIT, limit_price=150.0)
+    try:
+        for i in range(2):
+            await broker.place(limit, f"q-budget-{i}")
+        third = asyncio.create_task(broker.place(limit, "q-budget-2"))
+        await wait_until(broker.pacer.orders._lock.locked)  # asleep inside the budget
+        assert not third.done() and sim.orders_placed("q-budget-2") == 0
+        third.cancel()  # e.g. the cycle gives up: recorded locally, never sent
+        with pytest.raises(asyncio.CancelledError):
+            await third
+        clock.now = 60.0
+        again = await broker.place(limit, "q-budget-2")  # the retry sends it, once
+        assert again.status is OrderStatus.SUBMITTED
+        assert sim.orders_placed("q-budget-2") == 1
+        await assert_in_sync(broker, sim)
+    finally:
+        await broker.disconnect()
+
+
+async def test_tws_restarts_then_reconnects_with_growing_backoff_and_finds_the_fill(
+    sim: TwsSimulator, store: SqliteStore
+) -> None:
+    broker = IBKRBroker(sim_config(sim.port), store)
+    attempts: list[int] = []
+    backoff = broker._backoff
+
+    def spy(attempt: int, base: float, cap: float) -> float:
+        attempts.append(attempt)
+        return backoff(attempt, base, cap)
+
+    broker._backoff = spy  # type: ignore[method-assign]
+    await broker.connect()
+    try:
+        order = await broker.place(buy(order_type=OrderType.LIMIT, limit_price=185.0), "q-tws")
+        port = sim.port
+        await sim.stop()  # TWS restarts: refused connections for a while
+        await wait_until(lambda: len(attempts) >= 3)
+        sim.set_price("AAPL", 184.0)  # the order fills while nobody is connected
+        sim._port = port
+        await sim.start()
+        await wait_until(lambda: broker._reconnecting is not None and broker._reconnecting.done())
+        assert attempts[:3] == [0, 1, 2]  # each failure doubles the (jittered) wait
+        assert broker.store.order(order.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+        assert any("missed fill" in e.message for e in broker.last_reconcile)
+        await assert_in_sync(broker, sim)
+    finally:
+        await broker.disconnect()

@@ -247,16 +247,19 @@ class IBKRBroker:
         self._require_connected()
         async with self._place_lock:
             existing = self.tracker.order(client_ref)
-            if existing is not None:
+            if existing is not None and existing.status is not OrderStatus.NEW:
                 return existing
+            if existing is not None:  # recorded, but the attempt stopped before sending
+                intent = existing.intent
             if self._seen_at_broker(client_ref):
                 return self._adopt(intent, client_ref)
             if self.config.readonly:
                 raise ConfigurationError("IBKR connection is read-only: orders are disabled")
             contract = await self.contracts.for_symbol(intent.symbol)
-            self.tracker.create(intent, client_ref)  # recorded before it is sent
-            for leg_ref, leg in bracket_legs(intent, client_ref):
-                self.tracker.create(leg, leg_ref)
+            if existing is None:
+                self.tracker.create(intent, client_ref)  # recorded before it is sent
+                for leg_ref, leg in bracket_legs(intent, client_ref):
+                    self.tracker.create(leg, leg_ref)
             return await self._send(intent, client_ref, contract)
 
     def _seen_at_broker(self, client_ref: str) -> bool:
