@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from pydantic import ValidationError
 
 from adapters.brokers.ibkr import IBKRBroker, IbkrConfig
-from adapters.brokers.ibkr.pacing import Pacer, RollingWindowLimiter, TokenBucket
+from adapters.brokers.ibkr.pacing import Pacer, RollingWindowLimiter, TokenBucket, backoff_delay
 from adapters.brokers.ibkr.translate import IbErrorClass, classify_error
 from adapters.brokers.ibkr_sim import TwsSimulator
 from config.settings import load_settings
@@ -93,6 +95,23 @@ def test_order_limiter_allows_the_budget_per_window_then_waits() -> None:
     assert limiter.try_take() == pytest.approx(60.0)
     clock.now = 60.0
     assert limiter.try_take() == 0.0
+
+
+def test_backoff_doubles_per_attempt_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
+    rng = random.Random(3)
+    for attempt, full in enumerate([1.0, 2.0, 4.0, 8.0, 8.0, 8.0]):
+        delays = [backoff_delay(rng, attempt, 1.0, 8.0) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays), attempt
+        assert max(delays) - min(delays) > full / 4  # jittered: clients do not move in step
+
+
+def test_backoff_with_the_same_seed_then_same_delays() -> None:
+    def delays(seed: int) -> list[float]:
+        rng = random.Random(seed)
+        return [backoff_delay(rng, k, 0.5, 30.0) for k in range(6)]
+
+    assert delays(7) == delays(7)
+    assert delays(7) != delays(8)
 
 
 @pytest.mark.parametrize(
