@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from core.bars import BarSeries
@@ -164,19 +165,27 @@ def run_arrays(
     """Backtest 2-D (symbols × bars) or 1-D arrays; ``signal[s, t]`` fills at bar t+1's open.
 
     ``atr`` is needed only for pyramiding (tranche spacing); without it the ATR(14) of
-    ``tools.indicators`` is used.
+    ``tools.indicators`` is used. Prices must be finite and > 0 (``DataValidationError``
+    naming the first bad one otherwise).
     """
-    o, h, lo, c = (
-        np.ascontiguousarray(np.atleast_2d(np.asarray(a, dtype=np.float64)))
-        for a in (open_, high, low, close)
-    )
-    sig_raw = np.atleast_2d(np.asarray(signal))
+    o, h, lo, c = checked_prices(open_, high, low, close)
+    return _run(o, h, lo, c, signal, config, symbols, timestamps, atr)
+
+
+def _run(
+    o: FloatArray,
+    h: FloatArray,
+    lo: FloatArray,
+    c: FloatArray,
+    signal: npt.ArrayLike,
+    config: BacktestConfig,
+    symbols: Sequence[str] | None,
+    timestamps: npt.NDArray[np.datetime64] | None,
+    atr: FloatArray | None,
+) -> BacktestResult:
+    """``run_arrays`` on prices already checked (contiguous float64 [S, T], finite, > 0)."""
+    sig = checked_signals(np.atleast_2d(np.asarray(signal)), c.shape)
     shape = c.shape
-    if any(a.shape != shape for a in (o, h, lo, sig_raw)):
-        raise DataValidationError("backtest inputs differ in shape", [f"expected {shape}"])
-    if sig_raw.size and (sig_raw.min() < -1 or sig_raw.max() > 1 or np.any(sig_raw % 1 != 0)):
-        raise DataValidationError("signal values must be -1, 0 or 1", ["signal: bad value"])
-    sig = np.ascontiguousarray(sig_raw, dtype=np.int8)
     n_sym, n_bar = shape
     names = list(symbols) if symbols is not None else [f"S{i}" for i in range(n_sym)]
     ts = timestamps if timestamps is not None else np.arange(n_bar).astype("datetime64[D]")
@@ -184,7 +193,7 @@ def run_arrays(
         from tools.indicators import atr as atr_kernel
 
         atr = np.vstack([atr_kernel(h[s], lo[s], c[s], 14) for s in range(n_sym)])
-    atr_arr = np.full(shape, np.nan) if atr is None else np.atleast_2d(atr).astype(np.float64)
+    atr_arr = checked_atr(atr, shape)
 
     cfg = config.kernel_config()
     equity = np.empty(n_bar)
@@ -215,6 +224,72 @@ def run_arrays(
     )
 
 
+@njit(cache=True)
+def _first_bad_price(
+    open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray
+) -> tuple[int, int]:
+    """(column 0-3, flat index) of the first price that is not a finite number > 0, or
+    (-1, -1). One pass, one dispatch: this runs before every backtest."""
+    for column, prices in enumerate((open_, high, low, close)):
+        flat = prices.ravel()
+        for k in range(flat.shape[0]):
+            if not (flat[k] > 0.0 and flat[k] < np.inf):
+                return column, k
+    return -1, -1
+
+
+_PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def checked_prices(
+    *columns: npt.ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``open, high, low, close`` as C-contiguous float64 [S, T] arrays of one shape, every
+    value finite and > 0. The kernels index them without bounds checks, and a NaN price
+    would only surface later as an "impossible" equity curve, so both are refused here
+    with the column, symbol row and bar named."""
+    o, h, lo, c = (
+        np.ascontiguousarray(np.atleast_2d(np.asarray(a, dtype=np.float64))) for a in columns
+    )
+    if o.ndim != 2 or not (o.shape == h.shape == lo.shape == c.shape):
+        raise DataValidationError(
+            "backtest price arrays differ in shape",
+            [f"{n}: {a.shape}" for n, a in zip(_PRICE_COLUMNS, (o, h, lo, c), strict=True)],
+        )
+    column, k = _first_bad_price(o, h, lo, c)
+    if column >= 0:
+        s, t = divmod(int(k), c.shape[1])
+        value = float((o, h, lo, c)[column][s, t])
+        raise DataValidationError(
+            "backtest prices must be finite and > 0",
+            [f"{_PRICE_COLUMNS[column]}[symbol {s}, bar {t}] = {value!r}: not a price > 0"],
+        )
+    return o, h, lo, c
+
+
+def checked_signals(raw: npt.NDArray[Any], shape: tuple[int, ...]) -> npt.NDArray[np.int8]:
+    """Signals of ``shape`` with values in {-1, 0, 1}, as int8."""
+    if raw.shape != shape:
+        raise DataValidationError(
+            "signal shape differs from the prices", [f"signal: {raw.shape}, prices: {shape}"]
+        )
+    if raw.size and (raw.min() < -1 or raw.max() > 1 or np.any(raw % 1 != 0)):
+        raise DataValidationError("signal values must be -1, 0 or 1", ["signal: bad value"])
+    return np.ascontiguousarray(raw, dtype=np.int8)
+
+
+def checked_atr(atr: npt.ArrayLike | None, shape: tuple[int, int]) -> FloatArray:
+    """ATR of the prices' shape (NaN everywhere when not given: no pyramiding adds)."""
+    if atr is None:
+        return np.full(shape, np.nan)
+    arr = np.ascontiguousarray(np.atleast_2d(np.asarray(atr, dtype=np.float64)))
+    if arr.shape != shape:
+        raise DataValidationError(
+            "atr shape differs from the prices", [f"atr: {arr.shape}, prices: {shape}"]
+        )
+    return arr
+
+
 def run_bars(
     bars: BarSeries | Sequence[BarSeries], signal: npt.ArrayLike, config: BacktestConfig
 ) -> BacktestResult:
@@ -229,15 +304,17 @@ def run_bars(
             "symbols must share timestamps",
             [f"{s}: timestamps differ from {series[0].symbol}" for s in misaligned],
         )
-    return run_arrays(
+    # A BarSeries is validated when built (finite prices > 0): no second scan here.
+    return _run(
         np.vstack([b.open for b in series]),
         np.vstack([b.high for b in series]),
         np.vstack([b.low for b in series]),
         np.vstack([b.close for b in series]),
         signal,
         config,
-        symbols=[b.symbol for b in series],
-        timestamps=ts,
+        [b.symbol for b in series],
+        ts,
+        None,
     )
 
 

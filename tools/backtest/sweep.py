@@ -21,7 +21,7 @@ from numba import njit, prange
 from pydantic import BaseModel, ConfigDict
 
 from tools.backtest import metrics as m
-from tools.backtest.engine import BacktestConfig
+from tools.backtest.engine import BacktestConfig, checked_atr, checked_prices, checked_signals
 from tools.backtest.kernel import CFG_ALLOW_SHORT, N_TR, STATUS_RUINED, simulate
 from tools.backtest.validate import BacktestValidationError
 
@@ -180,12 +180,11 @@ def sweep(
 ) -> SweepResult:
     """Run ``signals[P, S, T]`` against 2-D bars ``[S, T]``; one config for all sets or one
     per set. Raises ``BacktestValidationError`` if any run fails its sanity checks."""
-    o, h, lo, c = (
-        np.ascontiguousarray(np.atleast_2d(a), dtype=np.float64) for a in (open_, high, low, close)
-    )
-    sig = np.ascontiguousarray(signals, dtype=np.int8)
-    if sig.ndim != 3 or sig.shape[1:] != c.shape:
-        raise ValueError(f"signals must be [P, {c.shape[0]}, {c.shape[1]}], got {sig.shape}")
+    o, h, lo, c = checked_prices(open_, high, low, close)
+    raw = np.asarray(signals)
+    if raw.ndim != 3 or raw.shape[1:] != c.shape:
+        raise ValueError(f"signals must be [P, {c.shape[0]}, {c.shape[1]}], got {raw.shape}")
+    sig = checked_signals(raw, raw.shape)
     n_set = sig.shape[0]
     cfg_list = [configs] * n_set if isinstance(configs, BacktestConfig) else list(configs)
     if len(cfg_list) != n_set:
@@ -194,9 +193,7 @@ def sweep(
         from tools.indicators import atr as atr_fn
 
         atr = np.vstack([atr_fn(h[s], lo[s], c[s], 14) for s in range(c.shape[0])])
-    atr_arr = (
-        np.full(c.shape, np.nan) if atr is None else np.ascontiguousarray(atr, dtype=np.float64)
-    )
+    atr_arr = checked_atr(atr, c.shape)
     cfgs = np.vstack([cf.kernel_config() for cf in cfg_list])
     planned = np.array(
         [cf.size_fraction * (1 + cf.pyramid_levels * cf.pyramid_fraction) for cf in cfg_list]

@@ -80,6 +80,48 @@ def test_backtest_when_file_invalid_then_validation_errors_and_exit_1(tmp_path: 
     assert code == 1
     assert out == ""
     assert "error" in err and "BAD.csv.gz" in err
+    # Every problem is listed with its file, row, field and rule, not just a count.
+    assert "BAD.csv.gz:3 [high] high_below_low" in err
+    assert "BAD.csv.gz:4 [close] non_positive_price" in err
+    assert "BAD.csv.gz:4 [timestamp] duplicate_timestamp" in err
+
+
+def write_random_walk(path: Path, rows: int = 120) -> None:
+    """A valid file of another shape than the shipped ones: plain CSV, no adj_close."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, rows)))
+    frame = pd.DataFrame(
+        {
+            "date": pd.bdate_range("2021-01-04", periods=rows).strftime("%Y-%m-%d"),
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": rng.integers(1_000, 10_000, rows),
+        }
+    )
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("name", ["XYZ.csv", "XYZ.parquet"])
+def test_backtest_when_other_valid_file_then_accepted(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    write_random_walk(path)
+    code, out, err = invoke(
+        "--data", str(path), "--strategy", "ma_crossover", "--param", "fast=3",
+        "--param", "slow=10", "--allow-short", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["bars"] == 120 and data["n_trades"] > 0
+    assert {t["symbol"] for t in data["trades"]} == {"XYZ"}
+    assert {t["side"] for t in data["trades"]} == {"long", "short"}
 
 
 def test_backtest_when_file_missing_then_non_zero_exit(tmp_path: Path) -> None:

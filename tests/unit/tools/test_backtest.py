@@ -250,6 +250,40 @@ def test_run_arrays_when_signal_has_bad_value_or_shape_then_rejected() -> None:
         run_arrays(o, h, lo, c, np.array([0, 1]), BacktestConfig())
 
 
+@pytest.mark.parametrize(
+    ("column", "bad", "named"),
+    [
+        (0, np.nan, "open[symbol 1, bar 2] = nan"),
+        (2, 0.0, "low[symbol 1, bar 2] = 0.0"),
+        (3, -5.0, "close[symbol 1, bar 2] = -5.0"),
+        (1, np.inf, "high[symbol 1, bar 2] = inf"),
+    ],
+)
+def test_run_arrays_when_price_not_finite_positive_then_error_names_column_symbol_bar(
+    column: int, bad: float, named: str
+) -> None:
+    prices = [np.vstack([a, a]) for a in bars([10, 11, 12, 13], close=[10, 11, 12, 13])]
+    prices[column][1, 2] = bad
+    with pytest.raises(DataValidationError, match="finite and > 0") as err:
+        run_arrays(*prices, np.ones((2, 4), dtype=np.int8), BacktestConfig())
+    assert err.value.problems == [f"{named}: not a price > 0"]
+
+
+def test_run_arrays_when_price_arrays_differ_in_shape_then_rejected_before_the_kernel() -> None:
+    o, h, lo, c = bars([10, 11, 12, 13])
+    with pytest.raises(DataValidationError, match="differ in shape") as err:
+        run_arrays(o[:3], h, lo, c, sig(1, 1, 1, 1), BacktestConfig())
+    assert "open: (1, 3)" in err.value.problems
+
+
+def test_run_arrays_when_atr_shape_differs_then_rejected_not_read_out_of_bounds() -> None:
+    o, h, lo, c = bars([10, 11, 12, 13, 14, 15])
+    cfg = BacktestConfig(size_fraction=0.5, pyramid_levels=2, pyramid_fraction=0.2)
+    with pytest.raises(DataValidationError, match="atr shape") as err:
+        run_arrays(o, h, lo, c, sig(1, 1, 1, 1, 0, 0), cfg, atr=np.ones(3))
+    assert err.value.problems == ["atr: (1, 3), prices: (1, 6)"]
+
+
 def test_short_when_price_explodes_then_ruined_and_liquidated() -> None:
     o, h, lo, c = bars([100, 100, 150, 260, 300], close=[100, 100, 150, 260, 300])
     result = run_arrays(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import DataValidationError
 from tools.backtest import BacktestConfig, run_arrays
 from tools.backtest.sweep import sweep
 from tools.costs import CommissionModel
@@ -60,3 +61,29 @@ def test_sweep_when_shapes_or_config_count_wrong_then_value_error() -> None:
         sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS[:, :2], CONFIG)
     with pytest.raises(ValueError, match="3 configs for 4"):
         sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS, [CONFIG] * 3)
+
+
+def test_sweep_when_price_arrays_differ_in_shape_then_rejected_before_the_kernel() -> None:
+    with pytest.raises(DataValidationError, match="differ in shape"):
+        sweep(OPEN[:2], HIGH, LOW, CLOSE, SIGNALS, CONFIG)
+
+
+def test_sweep_when_price_nan_then_error_names_column_symbol_bar() -> None:
+    close = CLOSE.copy()
+    close[2, 17] = np.nan
+    with pytest.raises(DataValidationError) as err:
+        sweep(OPEN, HIGH, LOW, close, SIGNALS, CONFIG)
+    assert err.value.problems == ["close[symbol 2, bar 17] = nan: not a price > 0"]
+
+
+def test_sweep_when_signal_value_not_a_direction_then_rejected() -> None:
+    bad = SIGNALS.copy()
+    bad[1, 0, 5] = 2
+    with pytest.raises(DataValidationError, match="-1, 0 or 1"):
+        sweep(OPEN, HIGH, LOW, CLOSE, bad, CONFIG)
+
+
+def test_sweep_when_atr_shape_differs_then_rejected() -> None:
+    cfg = BacktestConfig(size_fraction=0.5, pyramid_levels=1, pyramid_fraction=0.5)
+    with pytest.raises(DataValidationError, match="atr shape"):
+        sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS, cfg, atr=np.ones((1, 300)))
