@@ -115,6 +115,11 @@ def pretrade_check(
     """
     n_orders = order_symbols.shape[0]
     n_symbols = positions.shape[0]
+    # Numba does not bounds-check: mismatched lengths would read past the arrays.
+    if last_prices.shape[0] != n_symbols:
+        raise ValueError("pretrade_check: positions and last_prices differ in length")
+    if order_quantities.shape[0] != n_orders or order_prices.shape[0] != n_orders:
+        raise ValueError("pretrade_check: order symbols, quantities and prices differ in length")
     verdicts = np.zeros(n_orders, dtype=np.int8)
     measures = np.full(n_orders, np.nan)
 

@@ -319,6 +319,19 @@ def test_kernel_when_symbol_id_out_of_range_then_fat_finger_not_crash() -> None:
     assert run_kernel([2, -1], [1, 1], [100.0, 100.0]) == [Verdict.FAT_FINGER_PRICE] * 2
 
 
+@pytest.mark.parametrize("short", ["last_prices", "quantities", "prices"])
+def test_kernel_when_array_lengths_differ_then_value_error_not_out_of_bounds(short: str) -> None:
+    last = np.array([100.0] if short == "last_prices" else [100.0, 50.0])
+    quantities = np.array([1] if short == "quantities" else [1, 1], dtype=np.int64)
+    prices = np.array([100.0] if short == "prices" else [100.0, 50.0])
+    with pytest.raises(ValueError, match="differ in length"):
+        pretrade_check(
+            100_000.0, 100_000.0, 100_000.0, np.array([0, 10], dtype=np.int64), last, 1, 500.0,
+            np.array([0, 1], dtype=np.int64), quantities, prices, STATE_ACTIVE,
+            0.05, 0.02, 0.30, 1.0, 10, 0.05, 250_000.0,
+        )  # fmt: skip
+
+
 def test_kernel_when_unknown_state_code_then_treated_as_halted() -> None:
     assert run_kernel([0], [1], [100.0], state=7) == [Verdict.TRADING_HALTED]
 
