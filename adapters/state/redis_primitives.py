@@ -5,6 +5,8 @@
 - Rate limiter: a token bucket updated by one Lua script using the server's clock, so
   processes on different machines share one budget (IBKR pacing: 100 requests/min).
 - Cache: ``.npz`` bytes with a TTL (``SET ... PX``); never pickle.
+
+Connection loss and timeouts raise ``TemporaryError`` from every method.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
 
 from adapters.state.arrays import decode_arrays, encode_arrays
-from core.errors import DataValidationError
+from core.errors import DataValidationError, TemporaryError
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -52,6 +56,15 @@ return wait_ms
 """
 
 
+@contextmanager
+def reachable(action: str) -> Iterator[None]:
+    """Connection loss and timeouts become ``TemporaryError`` (the caller may retry)."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise TemporaryError(f"shared state unreachable {action}: {exc}") from exc
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -69,7 +82,9 @@ class RedisLock:
         token = uuid.uuid4().hex
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            if self._r.set(self.key, token, nx=True, px=self.ttl_ms):
+            with reachable(f"acquiring {self.key}"):
+                taken = self._r.set(self.key, token, nx=True, px=self.ttl_ms)
+            if taken:
                 self._token = token
                 return True
             if not blocking or (deadline is not None and time.monotonic() >= deadline):
@@ -79,19 +94,23 @@ class RedisLock:
     def release(self) -> bool:
         if self._token is None:
             return False
-        released = bool(self._release(keys=[self.key], args=[self._token]))
-        self._token = None
-        return released
+        try:
+            with reachable(f"releasing {self.key}"):
+                return bool(self._release(keys=[self.key], args=[self._token]))
+        finally:
+            self._token = None  # unreachable or not, the lease ends at its TTL anyway
 
     def extend(self, ttl_ms: int | None = None) -> bool:
         if self._token is None:
             return False
-        return bool(self._extend(keys=[self.key], args=[self._token, ttl_ms or self.ttl_ms]))
+        with reachable(f"extending {self.key}"):
+            return bool(self._extend(keys=[self.key], args=[self._token, ttl_ms or self.ttl_ms]))
 
     def owned(self) -> bool:
         if self._token is None:
             return False
-        current = self._r.get(self.key)
+        with reachable(f"reading {self.key}"):
+            current = self._r.get(self.key)
         return current is not None and _text(current) == self._token
 
     def __enter__(self) -> RedisLock:
@@ -116,7 +135,8 @@ class RedisRateLimiter:
     def try_acquire(self, tokens: int = 1) -> float:
         if tokens > self.capacity:
             raise ValueError(f"{tokens} tokens can never fit a bucket of {self.capacity}")
-        wait_ms = self._bucket(keys=[self.key], args=[self.capacity, self.refill_per_s, tokens])
+        with reachable(f"taking tokens from {self.key}"):
+            wait_ms = self._bucket(keys=[self.key], args=[self.capacity, self.refill_per_s, tokens])
         return int(wait_ms) / 1000
 
     def acquire(self, tokens: int = 1, timeout_s: float | None = None) -> bool:
@@ -138,10 +158,13 @@ class RedisArrayCache:
         self._r, self.prefix = client, prefix
 
     def put_arrays(self, key: str, arrays: dict[str, Any], ttl_s: float) -> None:
-        self._r.set(self.prefix + key, encode_arrays(arrays), px=max(1, int(ttl_s * 1000)))
+        data = encode_arrays(arrays)
+        with reachable(f"caching {self.prefix + key}"):
+            self._r.set(self.prefix + key, data, px=max(1, int(ttl_s * 1000)))
 
     def get_arrays(self, key: str) -> dict[str, Any] | None:
-        data = self._r.get(self.prefix + key)
+        with reachable(f"reading {self.prefix + key}"):
+            data = self._r.get(self.prefix + key)
         if data is None:
             return None
         try:
@@ -151,4 +174,5 @@ class RedisArrayCache:
             return None
 
     def delete(self, key: str) -> None:
-        self._r.delete(self.prefix + key)
+        with reachable(f"deleting {self.prefix + key}"):
+            self._r.delete(self.prefix + key)

@@ -14,9 +14,13 @@ from typing import Any
 
 import redis
 
-from adapters.state.redis_primitives import RedisArrayCache, RedisLock, RedisRateLimiter
+from adapters.state.redis_primitives import (
+    RedisArrayCache,
+    RedisLock,
+    RedisRateLimiter,
+    reachable,
+)
 from core import topics
-from core.errors import TemporaryError
 from core.orders import utcnow
 from core.ports import TradingStatus
 from core.risk import TradingState
@@ -39,10 +43,8 @@ class RedisSharedState:
 
     # -- trading status -------------------------------------------------------------------
     def status(self) -> TradingStatus:
-        try:
+        with reachable("reading the trading status"):
             raw = self._r.hgetall(self._key)
-        except redis.ConnectionError as exc:
-            raise TemporaryError(f"shared state unreachable: {exc}") from exc
         return _parse(raw)
 
     def _update(self, reason: str, actor: str, fields: dict[str, str]) -> TradingStatus:
@@ -57,10 +59,8 @@ class RedisSharedState:
         pipe.hset(self._key, mapping=mapping)
         pipe.hgetall(self._key)
         pipe.publish(self._key, b"changed")
-        try:
+        with reachable("changing the trading status"):
             result = pipe.execute()
-        except redis.ConnectionError as exc:
-            raise TemporaryError(f"shared state unreachable: {exc}") from exc
         return _parse(result[2])
 
     def set_state(self, state: TradingState, reason: str, actor: str = "system") -> TradingStatus:
@@ -76,13 +76,15 @@ class RedisSharedState:
         deadline = time.monotonic() + timeout_s
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
-            pubsub.subscribe(self._key)  # subscribe first, then read: no change slips by
+            with reachable("waiting for a trading status change"):
+                pubsub.subscribe(self._key)  # subscribe first, then read: no change slips by
             while True:
                 current = self.status()
                 remaining = deadline - time.monotonic()
                 if current.version > after_version or remaining <= 0:
                     return current
-                pubsub.get_message(timeout=min(remaining, _POLL_S))
+                with reachable("waiting for a trading status change"):
+                    pubsub.get_message(timeout=min(remaining, _POLL_S))
         finally:
             pubsub.close()
 

@@ -8,12 +8,18 @@
 - ``ack``: ``XACK``. ``fail``: the FAIL script makes the delivery due again now, or
   dead-letters it once it has used up its deliveries.
 - A message that does not decode as an Envelope goes straight to the dead letters.
+
+Needs Redis >= 6.2 (``XPENDING ... IDLE``), checked on first use. Reclaiming uses
+XPENDING + XCLAIM rather than XAUTOCLAIM: see ``scripts.RECLAIM`` for why.
+Connection failures and timeouts raise ``TemporaryError`` from every method.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -22,11 +28,33 @@ from pydantic import ValidationError
 from adapters.bus.policy import StreamPolicy
 from adapters.bus.redis import scripts
 from core import topics
-from core.errors import TemporaryError
+from core.errors import ConfigurationError, TemporaryError
 from core.messages import Envelope
 from core.ports import Delivery
 
 DEFAULT_PREFIX = "quorum:"
+MIN_SERVER_VERSION = (6, 2)  # XPENDING ... IDLE, used by the RECLAIM script
+
+
+def require_server_version(version: str, where: str = "redis") -> None:
+    """Refuse a server too old for the bus's scripts, with a message that says why."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        raise ConfigurationError(f"{where}: unrecognised redis_version {version!r}") from None
+    if found < MIN_SERVER_VERSION:
+        raise ConfigurationError(
+            f"{where} runs Redis {version}; the bus needs Redis >= 6.2 (XPENDING ... IDLE)"
+        )
+
+
+@contextmanager
+def _reachable(action: str) -> Iterator[None]:
+    """Connection loss and timeouts become ``TemporaryError`` (the caller may retry)."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise TemporaryError(f"redis bus unreachable {action}: {exc}") from exc
 
 
 def _s(value: bytes | str) -> str:
@@ -59,6 +87,7 @@ class RedisStreamBus:
         self._publish_many = client.register_script(scripts.PUBLISH_MANY)
         self._read = client.register_script(scripts.READ_NEW)
         self._groups: set[tuple[str, str]] = set()
+        self._server_checked = False
         self._next_reclaim: dict[tuple[str, str], float] = {}
         self._mutex = threading.Lock()
 
@@ -82,15 +111,13 @@ class RedisStreamBus:
 
     # -- Bus ------------------------------------------------------------------------------
     def publish(self, topic: str, message: Envelope) -> str:
-        try:
+        with _reachable(f"publishing to {topic}"):
             entry_id = self._r.xadd(
                 self._key(topic),
                 {"env": message.model_dump_json()},
                 maxlen=self.policy.maxlen,
                 approximate=True,
             )
-        except redis.ConnectionError as exc:
-            raise TemporaryError(f"redis bus unreachable publishing to {topic}: {exc}") from exc
         return _s(entry_id)
 
     def publish_many(self, topic: str, messages: list[Envelope]) -> list[str]:
@@ -98,23 +125,19 @@ class RedisStreamBus:
         if not messages:
             return []
         args: list[str | int] = [self.policy.maxlen, *(m.model_dump_json() for m in messages)]
-        try:
+        with _reachable(f"publishing to {topic}"):
             ids = self._publish_many(keys=[self._key(topic)], args=args)
-        except redis.ConnectionError as exc:
-            raise TemporaryError(f"redis bus unreachable publishing to {topic}: {exc}") from exc
         return [_s(i) for i in ids]
 
     def consume(
         self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
     ) -> list[Delivery]:
-        try:
+        with _reachable(f"consuming {topic}"):
             self._ensure_group(topic, group)
             out = self._reclaim_due(topic, group, consumer, count)
             if len(out) < count:
                 out += self._read_new(topic, group, consumer, count - len(out), block_ms, out)
             return out
-        except redis.ConnectionError as exc:
-            raise TemporaryError(f"redis bus unreachable consuming {topic}: {exc}") from exc
 
     def ack(self, topic: str, group: str, delivery_id: str) -> None:
         self.ack_many(topic, group, [delivery_id])
@@ -126,20 +149,30 @@ class RedisStreamBus:
     # -- ReliableBus ----------------------------------------------------------------------
     def ack_many(self, topic: str, group: str, delivery_ids: list[str]) -> None:
         if delivery_ids:
-            self._r.xack(self._key(topic), group, *delivery_ids)
+            with _reachable(f"acking on {topic}"):
+                self._r.xack(self._key(topic), group, *delivery_ids)
 
     def fail(self, topic: str, group: str, delivery_id: str, error: str = "") -> None:
         p = self.policy
-        self._fail(
-            keys=self._keys(topic, group),
-            args=[group, delivery_id, error or "failed", p.max_deliveries, p.dead_maxlen, topic],
-        )
+        with _reachable(f"reporting a failure on {topic}"):
+            self._fail(
+                keys=self._keys(topic, group),
+                args=[
+                    group,
+                    delivery_id,
+                    error or "failed",
+                    p.max_deliveries,
+                    p.dead_maxlen,
+                    topic,
+                ],
+            )
         with self._mutex:
             self._next_reclaim[(topic, group)] = 0.0  # take it back on the next consume
 
     def dead_letters(self, topic: str, count: int = 100) -> list[Delivery]:
         out: list[Delivery] = []
-        entries: Any = self._r.xrange(self._key(topics.dead_letter(topic)), count=count)
+        with _reachable(f"reading dead letters of {topic}"):
+            entries: Any = self._r.xrange(self._key(topics.dead_letter(topic)), count=count)
         for entry_id, raw in entries or []:
             f = _fields(raw)
             try:
@@ -158,19 +191,27 @@ class RedisStreamBus:
         return out
 
     def pending(self, topic: str, group: str) -> int:
-        try:
-            info = self._r.xpending(self._key(topic), group)
-        except redis.ResponseError:
-            return 0  # no such group yet
+        with _reachable(f"counting pending on {topic}"):
+            try:
+                info = self._r.xpending(self._key(topic), group)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                return 0  # no such stream or group yet: nothing delivered, nothing pending
         return int(info["pending"])
 
     def length(self, topic: str) -> int:
-        return int(self._r.xlen(self._key(topic)))
+        with _reachable(f"measuring {topic}"):
+            return int(self._r.xlen(self._key(topic)))
 
     # -- internals ------------------------------------------------------------------------
     def _ensure_group(self, topic: str, group: str, force: bool = False) -> None:
         if (topic, group) in self._groups and not force:
             return
+        if not self._server_checked:
+            info: Any = self._r.info("server")
+            require_server_version(str(info.get("redis_version", "")))
+            self._server_checked = True
         try:
             # From id 0: a group sees what was published before it first consumed.
             self._r.xgroup_create(self._key(topic), group, id="0", mkstream=True)
