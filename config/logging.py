@@ -50,27 +50,40 @@ def redact_processor(
 
 
 class RedactingFilter(logging.Filter):
+    """Scrubs a stdlib record before any handler formats it: message, arguments and the
+    traceback (folded into the message, since formatters would re-render ``exc_info``)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
-        record.args = None
+        text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        record.msg = redact_text(text)
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
         return True
 
 
+class _QuorumHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Our root handler, told apart from handlers others installed (pytest's, an app's)."""
+
+
 def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
+    """Human-readable console lines when stderr is a terminal (or ``fmt="console"``),
+    one JSON object per line otherwise (or ``fmt="json"``). Library records sent through
+    stdlib ``logging`` get the same renderer, so a JSON stream stays pure JSON lines."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamper,
             structlog.processors.format_exc_info,
             redact_processor,
             renderer,
@@ -79,9 +92,23 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = _QuorumHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                timestamper,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_processor,
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
-    if not any(isinstance(f, RedactingFilter) for f in root.filters):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(RedactingFilter())
-        root.handlers = [handler]
-        root.setLevel(logging.WARNING)
+    root.handlers = [h for h in root.handlers if not isinstance(h, _QuorumHandler)]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)

@@ -9,7 +9,7 @@ import pytest
 import structlog
 from cryptography.fernet import Fernet
 
-from config.logging import configure_logging
+from config.logging import _QuorumHandler, configure_logging
 from config.secrets import (
     decrypt_bytes,
     encrypt_file,
@@ -85,8 +85,8 @@ def test_secret_never_appears_in_repr_logs_or_errors(
     except RuntimeError:
         log.exception("llm call failed")
     stdlib_stream = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    handler.setStream(stdlib_stream)  # type: ignore[attr-defined]
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, _QuorumHandler)]
+    handler.setStream(stdlib_stream)
     logging.getLogger("anthropic").error("header x-api-key: %s", SECRET)
     captured = capsys.readouterr()
     assert "calling model" in captured.err and "llm call failed" in captured.err
