@@ -3,6 +3,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import IllegalTransitionError, OrderError
 from core.orders import (
@@ -146,3 +148,21 @@ def test_intent_when_inconsistent_then_refused(kwargs: dict[str, object]) -> Non
 def test_order_is_immutable() -> None:
     with pytest.raises(ValueError):
         _order().status = OrderStatus.FILLED  # type: ignore[misc]
+
+
+@given(st.lists(st.sampled_from(list(OrderEvent)), max_size=12))
+def test_any_event_sequence_follows_the_table_or_raises_and_changes_nothing(
+    events: list[OrderEvent],
+) -> None:
+    order = _order()
+    for event in events:
+        before = order
+        if (order.status, event) in EXPECTED:
+            order = order.transition(event)
+            assert order.status is EXPECTED[(before.status, event)]
+        else:
+            with pytest.raises(IllegalTransitionError):
+                order.transition(event)
+            assert order == before
+        if before.status in TERMINAL:
+            assert order.status is before.status  # nothing leaves a terminal state

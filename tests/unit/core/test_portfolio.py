@@ -92,3 +92,42 @@ def test_drawdown_and_peak_follow_marks() -> None:
     assert p.peak_equity == pytest.approx(12_000.0)
     assert p.drawdown == pytest.approx((12_000 - 9_000) / 12_000)
     assert p.start_day().daily_pnl == 0.0
+
+
+SYMBOLS = ("AAPL", "MSFT", "IBM")
+marks = st.fixed_dictionaries(
+    {s: st.floats(min_value=1.0, max_value=1_000.0, allow_nan=False) for s in SYMBOLS}
+)
+
+
+@given(fills, st.lists(marks, min_size=1, max_size=40))
+def test_cash_plus_market_value_at_fixed_marks_changes_only_by_price_gap_and_fee(
+    seq: list, mark_seq: list[dict[str, float]]
+) -> None:
+    # Each symbol valued at its own mark: a fill at price px moves value between cash and
+    # the position; equity at unchanged marks moves only by what the trade gave away
+    # against the mark (qty * (mark - px) for a buy) and by the commission.
+    p = Portfolio.open(1_000_000.0)
+    for i, (sym, side, qty, px, fee) in enumerate(seq):
+        m = mark_seq[i % len(mark_seq)]
+        before = p.mark(m).equity
+        p = apply_fill(p, _fill(i, sym, side, qty, px, fee))
+        after = p.mark(m).equity
+        gap = side.sign * qty * (m[sym] - px)
+        assert after == pytest.approx(before + gap - fee, rel=1e-9, abs=1e-6)
+
+
+@given(fills, st.lists(marks, max_size=10))
+def test_peak_never_falls_and_drawdown_stays_between_0_and_1(
+    seq: list, mark_seq: list[dict[str, float]]
+) -> None:
+    p = Portfolio.open(1_000_000.0)
+    peak = p.peak_equity
+    for i, (sym, side, qty, px, fee) in enumerate(seq):
+        p = apply_fill(p, _fill(i, sym, side, qty, px, fee))
+        for m in mark_seq:
+            p = p.mark(m)
+            assert p.peak_equity >= peak
+            peak = p.peak_equity
+            if p.equity > 0:
+                assert 0.0 <= p.drawdown <= 1.0
