@@ -22,7 +22,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.audit import AuditRecord
-from core.errors import AuditChainError, ConfigurationError, OrderError
+from core.errors import AuditChainError, ConfigurationError, OrderError, TemporaryError
 from core.messages import Envelope
 from core.orders import OPEN, Fill, Order
 from core.portfolio import Portfolio
@@ -157,15 +157,17 @@ class MongoStore:
 
     # -- orders and fills ----------------------------------------------------------------
     def save_order(self, order: Order) -> None:
+        """Upsert by order id; a client_ref held by another order is an ``OrderError``."""
+        changes: Doc = {
+            "status": order.status.value,
+            "updated_at": order.updated_at.isoformat(),
+            "body": order.model_dump_json(),
+        }
         try:
             self._c("orders").update_one(
                 {"_id": order.order_id},
                 {
-                    "$set": {
-                        "status": order.status.value,
-                        "updated_at": order.updated_at.isoformat(),
-                        "body": order.model_dump_json(),
-                    },
+                    "$set": changes,
                     "$setOnInsert": {
                         "client_ref": order.client_ref,
                         "symbol": order.symbol,
@@ -175,9 +177,14 @@ class MongoStore:
                 upsert=True,
             )
         except DuplicateKeyError as exc:
-            raise OrderError(
-                f"client_ref {order.client_ref} already belongs to another order"
-            ) from exc
+            holder = self._c("orders").find_one({"client_ref": order.client_ref}, {"_id": 1})
+            if holder is not None and holder["_id"] != order.order_id:
+                raise OrderError(
+                    f"client_ref {order.client_ref} already belongs to order {holder['_id']}"
+                ) from exc
+            # Another process inserted this very order between our upsert's match and its
+            # insert (an _id collision): it exists now, so ours applies as a plain update.
+            self._c("orders").update_one({"_id": order.order_id}, {"$set": changes})
 
     def _order(self, query: Doc) -> Order | None:
         doc = self._c("orders").find_one(query, {"body": 1})
@@ -250,7 +257,7 @@ class MongoStore:
             return KvEntry(
                 key=key, value=value, version=version, ts=datetime.fromisoformat(ts), actor=actor
             )
-        raise ConfigurationError(f"kv_set({key!r}) lost 100 races in a row")
+        raise TemporaryError(f"kv_set({key!r}) lost 100 races in a row to other writers")
 
     def kv_get(self, key: str) -> Any | None:
         doc = self._c("kv").find_one({"key": key}, {"value": 1}, sort=[("version", -1)])

@@ -5,15 +5,17 @@ indexes, counters across reopen, audit tampering done directly on the documents.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import mongomock
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from adapters.storage.mongo import SCHEMA_VERSION, MongoStore
 from core.audit import AuditLog
-from core.errors import AuditChainError, ConfigurationError
+from core.errors import AuditChainError, ConfigurationError, TemporaryError
 from core.messages import Envelope, Note
-from core.orders import Order, OrderIntent, OrderSide
+from core.orders import Order, OrderIntent, OrderSide, OrderStatus
 from core.portfolio import Portfolio
 
 KEY = b"audit-key-for-tests"
@@ -123,3 +125,52 @@ def test_mongo_store_satisfies_the_store_port(store: MongoStore) -> None:
     from core.ports import Store
 
     assert isinstance(store, Store)
+
+
+class _RacingOrders:
+    """The ``orders`` collection as seen by a writer that loses an upsert race: just
+    before its first upsert lands, another process inserts the same order id, so the
+    server reports a duplicate ``_id`` (what a real mongod does; mongomock cannot race)."""
+
+    def __init__(self, real: Any, rival: MongoStore, rival_order: Order) -> None:
+        self._real, self._rival, self._rival_order = real, rival, rival_order
+        self.raced = False
+
+    def update_one(self, query: Any, update: Any, upsert: bool = False) -> Any:
+        if upsert and not self.raced:
+            self.raced = True
+            self._rival.save_order(self._rival_order)
+            raise DuplicateKeyError("E11000 duplicate key error index: _id_")
+        return self._real.update_one(query, update, upsert=upsert)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_save_order_when_same_order_inserted_concurrently_then_applied_as_update(
+    client: mongomock.MongoClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, rival = MongoStore(client, db_name="q"), MongoStore(client, db_name="q")
+    created = _order("o1", "r1")
+    submitted = created.model_copy(update={"status": OrderStatus.SUBMITTED})
+    racing = _RacingOrders(client["q"]["orders"], rival, created)
+    real_c = ours._c
+    monkeypatch.setattr(ours, "_c", lambda name: racing if name == "orders" else real_c(name))
+    ours.save_order(submitted)  # no OrderError: the rival wrote the same order, not another
+    assert racing.raced
+    assert rival.orders() == [submitted]
+
+
+def test_kv_set_when_every_version_is_taken_by_rivals_then_temporary_error(
+    store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kv = store._c("kv")
+
+    def always_taken(doc: Any) -> None:
+        raise DuplicateKeyError("E11000 duplicate key error index: _id_")
+
+    monkeypatch.setattr(kv, "insert_one", always_taken)
+    real_c = store._c
+    monkeypatch.setattr(store, "_c", lambda name: kv if name == "kv" else real_c(name))
+    with pytest.raises(TemporaryError, match="lost 100 races"):
+        store.kv_set("risk.max_drawdown", 0.05)
