@@ -8,12 +8,14 @@ Secrets are ``SecretStr``: their value never appears in ``repr``, logs or errors
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -100,6 +102,16 @@ class SecretSettings(_Section):
     totp_secret: SecretStr | None = None
 
 
+class QuorumDotEnvSource(DotEnvSettingsSource):
+    """``.env`` restricted to ``QUORUM_*`` names. The file is commonly shared with other
+    tools (``ANTHROPIC_API_KEY`` for the SDK, ...): their variables are not ours to refuse,
+    while a misspelt ``QUORUM_*`` name still is (``extra="forbid"``)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        prefix = self.env_prefix.lower()
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower().startswith(prefix)}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QUORUM_",
@@ -143,7 +155,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
+            QuorumDotEnvSource(settings_cls),
             EncryptedDotEnvSource(settings_cls),
             TomlConfigSettingsSource(settings_cls, toml_file=user_toml),
             TomlConfigSettingsSource(settings_cls, toml_file=DEFAULTS_TOML),

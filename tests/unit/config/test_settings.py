@@ -70,3 +70,17 @@ def test_encrypted_env_without_key_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no master key"):
         load_settings()
     assert os.environ.get("QUORUM_MASTER_KEY") is None
+
+
+def test_dotenv_shared_with_other_tools_ignores_their_variables() -> None:
+    Path(".env").write_text(
+        "ANTHROPIC_API_KEY=sk-ant-not-ours-123456\nPATH_EXTRA=/opt\nQUORUM_LLM__MODEL=from-dotenv\n"
+    )
+    s = load_settings()
+    assert s.llm.model == "from-dotenv"
+
+
+def test_dotenv_misspelt_quorum_variable_is_refused_by_name() -> None:
+    Path(".env").write_text("QUORUM_MOOD=live\n")
+    with pytest.raises(ValidationError, match="quorum_mood"):
+        load_settings()
