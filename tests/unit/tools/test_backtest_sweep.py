@@ -87,3 +87,12 @@ def test_sweep_when_atr_shape_differs_then_rejected() -> None:
     cfg = BacktestConfig(size_fraction=0.5, pyramid_levels=1, pyramid_fraction=0.5)
     with pytest.raises(DataValidationError, match="atr shape"):
         sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS, cfg, atr=np.ones((1, 300)))
+
+
+def test_sweep_and_grid_kernels_when_compiled_then_parallel_over_sets() -> None:
+    """``prange`` loops run in threads only in ``parallel=True`` kernels."""
+    from tools.backtest.sweep import sweep_kernel
+    from tools.strategies import cross_grid
+
+    assert sweep_kernel.targetoptions.get("parallel") is True
+    assert cross_grid.targetoptions.get("parallel") is True

@@ -164,3 +164,10 @@ def test_panel_when_no_specs_or_no_inputs_then_value_error() -> None:
         panel(None, None, None, np.ones((2, 40)), None, [])
     with pytest.raises(ValueError, match="no high, low, close or volume"):
         panel(np.ones((2, 40)), None, None, None, None, [IndicatorSpec("sma")])
+
+
+def test_panel_kernel_when_compiled_then_parallel_over_symbols() -> None:
+    """The symbol loop is a ``numba.prange`` loop only in a ``parallel=True`` kernel."""
+    from tools.indicators.panel import _panel_kernel
+
+    assert _panel_kernel.targetoptions.get("parallel") is True
