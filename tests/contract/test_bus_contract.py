@@ -282,6 +282,36 @@ def test_length_when_more_published_than_maxlen_then_stream_is_bounded(harness: 
     assert got[0].message != sent[0]
 
 
+def test_pending_when_trimmed_away_before_redelivery_then_dropped_not_dead_lettered(
+    harness: Harness,
+) -> None:
+    bus = harness.bus(StreamPolicy(maxlen=50, claim_idle_ms=POLICY.claim_idle_ms))
+    lost = note(0)
+    bus.publish(TOPIC, lost)
+    assert [d.message for d in bus.consume(TOPIC, "g", "crashed", count=1)] == [lost]
+    for i in range(1, 400):  # enough for MAXLEN ~ to drop whole macro nodes in Redis
+        bus.publish(TOPIC, note(i))
+    harness.let_idle()
+    got = bus.consume(TOPIC, "g", "survivor", count=1000)
+    assert lost not in [d.message for d in got]
+    assert got and all(d.attempts == 1 for d in got)  # new deliveries only
+    assert bus.pending(TOPIC, "g") == len(got)  # the trimmed one left the pending list
+    assert bus.dead_letters(TOPIC) == []
+
+
+def test_dead_letters_when_count_given_then_oldest_first_up_to_count(harness: Harness) -> None:
+    bus = harness.bus()
+    sent = [note(i) for i in range(3)]
+    for m in sent:
+        bus.publish(TOPIC, m)
+    for _ in range(POLICY.max_deliveries):
+        for d in bus.consume(TOPIC, "g", "c1", count=10):
+            bus.fail(TOPIC, "g", d.delivery_id, "poison")
+    assert [d.message for d in bus.dead_letters(TOPIC)] == sent
+    assert [d.message for d in bus.dead_letters(TOPIC, count=2)] == sent[:2]
+    assert bus.dead_letters(OTHER) == []
+
+
 def test_consume_when_blocking_then_wakes_on_publish(harness: Harness) -> None:
     bus = harness.bus()
     m = note(1)

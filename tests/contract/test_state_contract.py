@@ -12,6 +12,7 @@ import redis
 
 from adapters.state.memory import MemorySharedState
 from adapters.state.redis_state import RedisSharedState
+from core.errors import DataValidationError
 from core.ports import ArrayCache, Lock, RateLimiter, SharedState
 from core.risk import TradingState
 
@@ -231,3 +232,41 @@ def test_redis_cache_when_bytes_are_a_pickle_then_miss_and_entry_removed(
     assert state.cache("panels").get_arrays("raw") is None
     assert client.exists(f"{redis_prefix}cache:panels:evil", f"{redis_prefix}cache:panels:raw") == 0
     client.close()
+
+
+# -- failure paths shared by every backend --------------------------------------------------
+def test_wait_for_change_when_already_newer_then_returns_at_once(state: SharedState) -> None:
+    state.set_state(TradingState.REDUCING, "daily loss")
+    t0 = time.monotonic()
+    seen = state.wait_for_change(0, timeout_s=5)
+    assert seen.version == 1 and seen.state is TradingState.REDUCING
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_lock_when_released_twice_or_never_acquired_then_release_says_false(
+    state: SharedState,
+) -> None:
+    lock = state.lock("cycle")
+    assert not lock.release()
+    assert not lock.extend()
+    assert lock.acquire(blocking=False)
+    assert lock.release()
+    assert not lock.release()
+    assert not lock.owned()
+
+
+@pytest.mark.parametrize(("capacity", "refill"), [(0, 1.0), (5, 0.0), (5, -1.0)])
+def test_rate_limiter_when_bucket_cannot_grant_then_value_error(
+    state: SharedState, capacity: int, refill: float
+) -> None:
+    with pytest.raises(ValueError, match="capacity must be >= 1 and refill_per_s > 0"):
+        state.rate_limiter("bad", capacity=capacity, refill_per_s=refill)
+
+
+def test_cache_when_arrays_need_pickle_then_refused_and_nothing_stored(
+    state: SharedState,
+) -> None:
+    cache = state.cache("panels")
+    with pytest.raises(DataValidationError, match="dtype object"):
+        cache.put_arrays("k", {"x": np.array([{"a": 1}], dtype=object)}, ttl_s=60)
+    assert cache.get_arrays("k") is None
