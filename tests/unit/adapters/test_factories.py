@@ -72,3 +72,19 @@ def test_mongo_when_uri_set_then_mongo_store_on_that_database(
     assert isinstance(store, mongo_module.MongoStore)
     assert store.schema_version == mongo_module.SCHEMA_VERSION
     store.close()
+
+
+def test_bus_limits_when_set_by_env_then_the_bus_policy_uses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QUORUM_BUS__MAXLEN", "77")
+    monkeypatch.setenv("QUORUM_BUS__CLAIM_IDLE_MS", "1234")
+    monkeypatch.setenv("QUORUM_BUS__MAX_DELIVERIES", "2")
+    bus = make_bus(load_settings())
+    assert isinstance(bus, InMemoryBus)
+    assert (bus.policy.maxlen, bus.policy.claim_idle_ms, bus.policy.max_deliveries) == (77, 1234, 2)
+
+
+def test_bus_limits_when_invalid_then_settings_refuse_them() -> None:
+    with pytest.raises(ValueError, match="max_deliveries"):
+        load_settings(bus={"max_deliveries": 0})
