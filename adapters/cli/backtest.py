@@ -32,6 +32,30 @@ def parse_params(raw: list[str]) -> dict[str, str]:
     return out
 
 
+def infer_periods_per_year(timestamps: Any) -> float:
+    """Bars per year from the bars' spacing, for annualising Sharpe, Sortino and CAGR.
+
+    Median gap ≥ 25 days: monthly (12); ≥ 5 days: weekly (52); ≥ 0.9 day: daily (252,
+    weekends and holidays are the exceptions, not the median). Shorter: intraday, 252 ×
+    the median number of bars per calendar day (UTC), i.e. per session for markets whose
+    sessions do not straddle midnight UTC. Fewer than two bars: 252.
+    """
+    import numpy as np
+
+    ts = np.asarray(timestamps).astype("datetime64[s]")
+    if ts.size < 2:
+        return 252.0
+    median_gap_days = float(np.median(np.diff(ts.astype(np.int64)))) / 86_400.0
+    if median_gap_days >= 25.0:
+        return 12.0
+    if median_gap_days >= 5.0:
+        return 52.0
+    if median_gap_days >= 0.9:
+        return 252.0
+    _, bars_per_day = np.unique(ts.astype("datetime64[D]"), return_counts=True)
+    return 252.0 * float(np.median(bars_per_day))
+
+
 def build_config(
     *,
     cash: float,
@@ -45,6 +69,7 @@ def build_config(
     stop_loss: float,
     take_profit: float,
     trailing_stop: float,
+    periods_per_year: float = 252.0,
 ) -> BacktestConfig:
     from tools.backtest import BacktestConfig
     from tools.costs import CommissionModel
@@ -75,6 +100,7 @@ def build_config(
         stop_loss=stop_loss,
         take_profit=take_profit,
         trailing_stop=trailing_stop,
+        periods_per_year=periods_per_year,
     )
 
 
@@ -216,6 +242,12 @@ def backtest(
     trailing_stop: float = typer.Option(
         0.0, "--trailing-stop", help="Trailing stop as a fraction of the best price."
     ),
+    periods_per_year: float | None = typer.Option(
+        None,
+        "--periods-per-year",
+        help="Bars per year for Sharpe, Sortino and CAGR (default: inferred from the bar "
+        "spacing; 252 for daily bars).",
+    ),
     unadjusted: bool = typer.Option(
         False, "--unadjusted", help="Use raw prices instead of split/dividend-adjusted."
     ),
@@ -229,6 +261,8 @@ def backtest(
 
     get_strategy(strategy)  # unknown name: fail before reading data
     overrides = parse_params(param)
+    if periods_per_year is not None and not (0.0 < periods_per_year < math.inf):
+        raise fail(f"--periods-per-year must be a positive number, not {periods_per_year}")
     config = build_config(
         cash=cash,
         size_fraction=size_fraction,
@@ -241,10 +275,14 @@ def backtest(
         stop_loss=stop_loss,
         take_profit=take_profit,
         trailing_stop=trailing_stop,
+        periods_per_year=periods_per_year or 252.0,
     )
     bars = load_bars(data)
     if not unadjusted:
         bars = bars.adjusted_view()
+    if periods_per_year is None:
+        inferred = infer_periods_per_year(bars.timestamps)
+        config = config.model_copy(update={"periods_per_year": inferred})
     signal, params = signal_for(strategy, bars.open, bars.high, bars.low, bars.close, overrides)
     result = run_bars(bars, signal, config)
     out = result_json(strategy, params, len(bars), result)

@@ -153,3 +153,84 @@ def test_backtest_when_unknown_param_then_lists_valid_params() -> None:
 def test_backtest_when_options_invalid_then_clear_error(args: list[str], message: str) -> None:
     code, _, err = invoke("--data", str(DATA[0]), "--strategy", "ma_crossover", *args)
     assert code == 2 and message in err
+
+
+def session_bars(path: Path, days: int = 4, per_day: int = 78) -> None:
+    """5-minute bars of US sessions (14:30-20:55 UTC), ``per_day`` bars a day."""
+    import numpy as np
+    import pandas as pd
+
+    stamps = [
+        stamp
+        for day in pd.bdate_range("2024-03-04", periods=days)
+        for stamp in pd.date_range(day + pd.Timedelta("14:30:00"), periods=per_day, freq="5min")
+    ]
+    close = 50 * np.exp(np.cumsum(np.random.default_rng(8).normal(0, 0.002, len(stamps))))
+    pd.DataFrame(
+        {
+            "timestamp": [s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in stamps],
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "volume": 1_000,
+        }
+    ).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [("1D", 252.0), ("B", 252.0), ("7D", 52.0), ("30D", 12.0), ("1h", 252.0 * 24)],
+)
+def test_infer_periods_per_year_when_bar_spacing_then_annualisation(
+    step: str, expected: float
+) -> None:
+    import pandas as pd
+
+    from adapters.cli.backtest import infer_periods_per_year
+
+    stamps = pd.date_range("2020-01-01", periods=200, freq=step).to_numpy()
+    assert infer_periods_per_year(stamps) == expected
+
+
+def test_infer_periods_per_year_when_fewer_than_two_bars_then_daily() -> None:
+    import numpy as np
+
+    from adapters.cli.backtest import infer_periods_per_year
+
+    assert infer_periods_per_year(np.array(["2024-01-02"], dtype="datetime64[ns]")) == 252.0
+
+
+def test_backtest_when_intraday_file_then_metrics_annualised_per_session_bar(
+    tmp_path: Path,
+) -> None:
+    from adapters.marketdata.files import load_bars
+    from tools.backtest import BacktestConfig, run_bars
+    from tools.strategies import signal_for
+
+    path = tmp_path / "INTRA.csv"
+    session_bars(path)
+    args = ["--data", str(path), "--strategy", "ma_crossover", "--param", "fast=3"]
+    code, out, err = invoke(*args, "--param", "slow=10", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    bars = load_bars(path).adjusted_view()
+    signal, _ = signal_for("ma_crossover", bars.open, bars.high, bars.low, bars.close,
+                           {"fast": "3", "slow": "10"})  # fmt: skip
+    expected = run_bars(bars, signal, BacktestConfig(periods_per_year=252.0 * 78)).metrics
+    assert data["n_trades"] == expected.n_trades > 0
+    assert data["sharpe"] == pytest.approx(expected.sharpe, rel=1e-12)
+    assert data["cagr"] == pytest.approx(expected.cagr, rel=1e-12)
+
+    code, out, _ = invoke(*args, "--param", "slow=10", "--periods-per-year", "252", "--json")
+    assert code == 0
+    daily = run_bars(bars, signal, BacktestConfig(periods_per_year=252.0)).metrics
+    assert json.loads(out)["sharpe"] == pytest.approx(daily.sharpe, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_backtest_when_periods_per_year_not_positive_finite_then_clear_error(value: str) -> None:
+    code, _, err = invoke(
+        "--data", str(DATA[0]), "--strategy", "momentum", "--periods-per-year", value
+    )
+    assert code == 2 and "--periods-per-year must be a positive number" in err
