@@ -18,9 +18,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import AuditChainError
 from core.orders import utcnow
 
 GENESIS_MAC = "0" * 64
+APPEND_ATTEMPTS = 5  # concurrent writers: re-seal on top of the new head this many times
 
 
 class AuditRecord(BaseModel):
@@ -142,10 +144,20 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def append(self, actor: str, action: str, data: dict[str, Any] | None = None) -> AuditRecord:
+        """Seal and store the next record. Another process may extend the chain between
+        our read of the last record and our write; the store then refuses the record
+        (``AuditChainError``) and we seal again on top of the new last record."""
         with self._lock:
-            record = seal(self._key, self._sink.audit_last(), actor, action, data or {})
-            self._sink.audit_append(record)
-            return record
+            for attempt in range(APPEND_ATTEMPTS):
+                record = seal(self._key, self._sink.audit_last(), actor, action, data or {})
+                try:
+                    self._sink.audit_append(record)
+                except AuditChainError:
+                    if attempt == APPEND_ATTEMPTS - 1:
+                        raise
+                    continue
+                return record
+            raise AssertionError("unreachable")  # pragma: no cover
 
     def verify(self) -> AuditVerification:
         return verify_chain(self._key, self._sink.audit_records(), self._sink.audit_head())

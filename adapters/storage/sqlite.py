@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.audit import AuditRecord
+from core.audit import GENESIS_MAC, AuditRecord
+from core.errors import AuditChainError, OrderError
 from core.messages import Envelope
 from core.orders import OPEN, Fill, Order
 from core.portfolio import Portfolio
@@ -106,6 +107,13 @@ CREATE TABLE IF NOT EXISTS audit_head (
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _instant(ts: datetime) -> str:
+    """A time as fixed-width UTC text, so SQL text order is time order whatever the
+    offset it was given in (naive times are taken as UTC)."""
+    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SqliteStore:
@@ -216,7 +224,16 @@ class SqliteStore:
 
     # -- orders and fills ----------------------------------------------------------------
     def save_order(self, order: Order) -> None:
+        """Upsert by order id; a client_ref held by another order is an ``OrderError``."""
         with self._tx() as db:
+            holder = db.execute(
+                "SELECT order_id FROM orders WHERE client_ref=? AND order_id<>?",
+                (order.client_ref, order.order_id),
+            ).fetchone()
+            if holder is not None:
+                raise OrderError(
+                    f"client_ref {order.client_ref} already belongs to order {holder[0]}"
+                )
             db.execute(
                 "INSERT INTO orders(order_id, client_ref, symbol, status, updated_at, body)"
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(order_id) DO UPDATE SET"
@@ -255,7 +272,7 @@ class SqliteStore:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO fills(fill_id, order_id, ts, body) VALUES (?,?,?,?)",
-                (fill.fill_id, fill.order_id, fill.ts.isoformat(), fill.model_dump_json()),
+                (fill.fill_id, fill.order_id, _instant(fill.ts), fill.model_dump_json()),
             )
             return cur.rowcount == 1
 
@@ -266,7 +283,7 @@ class SqliteStore:
             args.append(order_id)
         if since is not None:
             sql += " AND ts>=?"
-            args.append(since.isoformat())
+            args.append(_instant(since))
         rows = self._query(sql + " ORDER BY ts, rowid", tuple(args))
         return [Fill.model_validate_json(r["body"]) for r in rows]
 
@@ -340,7 +357,29 @@ class SqliteStore:
 
     # -- audit chain ---------------------------------------------------------------------
     def audit_append(self, record: AuditRecord) -> None:
+        """Append ``record`` if it extends the head; a retry of the record already stored
+        there is a no-op. Anything else (a concurrent writer sealed the same seq, or the
+        record does not follow the head) is an ``AuditChainError``, checked and written in
+        one IMMEDIATE transaction so two processes cannot both extend the same head."""
         with self._tx() as db:
+            head = db.execute("SELECT seq, mac FROM audit_head WHERE id=1").fetchone()
+            if head is not None and int(head["seq"]) >= record.seq:
+                stored = db.execute(
+                    "SELECT mac FROM audit WHERE seq=? ORDER BY pos", (record.seq,)
+                ).fetchall()
+                if [r["mac"] for r in stored] == [record.mac]:
+                    return  # the same record again (a retry whose first write had landed)
+                raise AuditChainError(
+                    f"audit seq {record.seq} already holds another record (concurrent writer?)"
+                )
+            want_seq, want_prev = (
+                (1, GENESIS_MAC) if head is None else (head["seq"] + 1, head["mac"])
+            )
+            if record.seq != want_seq or record.prev_mac != want_prev:
+                raise AuditChainError(
+                    f"audit record seq {record.seq} does not extend the head "
+                    f"(next is seq {want_seq})"
+                )
             db.execute(
                 "INSERT INTO audit(seq, ts, actor, action, data, prev_mac, mac)"
                 " VALUES (?,?,?,?,?,?,?)",

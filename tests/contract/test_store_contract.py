@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -236,24 +235,15 @@ def test_causation_chain_when_a_cause_is_missing_then_stops_there(store: Store) 
 
 
 def test_save_order_when_client_ref_belongs_to_another_order_then_order_error_and_unchanged(
-    store: Store, request: pytest.FixtureRequest
+    store: Store,
 ) -> None:
-    _known_gap(
-        request,
-        "sqlite",
-        "SqliteStore raises sqlite3.IntegrityError, not OrderError",
-        raises=sqlite3.IntegrityError,
-    )
     store.save_order(_order("o1", "r1"))
     with pytest.raises(OrderError, match="r1"):
         store.save_order(_order("o2", "r1"))
     assert [o.order_id for o in store.orders()] == ["o1"]
 
 
-def test_fills_when_time_zones_differ_then_ordered_and_filtered_as_instants(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    _known_gap(request, "sqlite", "SqliteStore orders and filters fills by ISO-8601 text")
+def test_fills_when_time_zones_differ_then_ordered_and_filtered_as_instants(store: Store) -> None:
     paris = timezone(timedelta(hours=2))
     base = {"order_id": "o1", "client_ref": "r1", "symbol": "AAPL", "side": OrderSide.BUY}
     early = Fill(
@@ -270,9 +260,8 @@ def test_fills_when_time_zones_differ_then_ordered_and_filtered_as_instants(
 
 
 def test_audit_append_when_same_record_retried_then_stored_once_and_chain_verifies(
-    store: Store, request: pytest.FixtureRequest
+    store: Store,
 ) -> None:
-    _known_gap(request, "sqlite", "SqliteStore stores a retried audit record twice")
     log = AuditLog(store, KEY)
     record = log.append("ops", "halt", {"why": "drill"})
     store.audit_append(record)  # a retry after a timeout whose write had landed
