@@ -29,20 +29,35 @@ def load_universe(name_or_path: str | Path) -> list[Instrument]:
         raise DataValidationError(f"{path}: no such universe file (shipped: {known})")
     out: list[Instrument] = []
     problems: list[str] = []
+    seen: dict[str, int] = {}
     with path.open(newline="") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
+        reader = csv.DictReader(f)
+        for row in reader:
+            line = reader.line_num  # the file's own line, blank lines included
             try:
-                out.append(
-                    Instrument(
-                        symbol=row["symbol"],
-                        isin=row.get("isin") or None,
-                        currency=row.get("currency") or "USD",
-                        primary_exchange=row["primary_exchange"],
-                        exchange=row.get("exchange") or "SMART",
-                    )
+                instrument = Instrument(
+                    symbol=row["symbol"],
+                    isin=row.get("isin") or None,
+                    currency=row.get("currency") or "USD",
+                    primary_exchange=row["primary_exchange"],
+                    exchange=row.get("exchange") or "SMART",
                 )
-            except (ValidationError, KeyError) as exc:
-                problems.append(f"{path}:{line}: {exc}")
+            except ValidationError as exc:
+                reasons = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+                problems.append(f"{path}:{line}: {reasons}")
+                continue
+            except (KeyError, TypeError) as exc:
+                problems.append(f"{path}:{line}: missing column {exc}")
+                continue
+            if instrument.key in seen:
+                problems.append(
+                    f"{path}:{line}: {instrument.key} already listed on line {seen[instrument.key]}"
+                )
+                continue
+            seen[instrument.key] = line
+            out.append(instrument)
     if problems:
         raise DataValidationError(f"{path}: {len(problems)} invalid row(s)", problems)
     return out
