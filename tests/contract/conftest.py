@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import pytest
 
 from core.ports import Broker, Store
+from tests.integration.conftest import loopback_only  # noqa: F401  (autouse: loopback only)
 
 
 class BrokerHarness(Protocol):

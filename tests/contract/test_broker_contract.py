@@ -14,6 +14,9 @@ from core.orders import OPEN, Fill, Order, OrderIntent, OrderSide, OrderStatus, 
 from core.ports import Broker, BrokerEventType
 from tests.contract.conftest import BrokerHarness
 
+# the ibkr_sim harness talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 SYMBOL = "AAPL"
 
 

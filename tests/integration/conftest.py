@@ -4,6 +4,8 @@ loopback port, with short timeouts and backoff so fault scenarios stay fast."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,47 @@ FAST = {
     "pacing_backoff_s": 0.01,
     "jitter_seed": 7,
 }
+
+
+def is_loopback(address: object) -> bool:
+    """AF_UNIX paths and loopback IPs (or ``localhost``) only."""
+    if not isinstance(address, tuple):
+        return True
+    host = str(address[0]).split("%")[0]
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every socket this process opens must stay on loopback: a connect elsewhere is
+    refused (``PermissionError``) and fails the test even if the caller swallowed it."""
+    refused: list[str] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(address: object) -> None:
+        if not is_loopback(address):
+            refused.append(repr(address))
+            raise PermissionError(f"tests stay on loopback; refused {address!r}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield refused
+    assert refused == [], f"connections outside loopback attempted: {refused}"
 
 
 def sim_config(port: int, **overrides: Any) -> IbkrConfig:

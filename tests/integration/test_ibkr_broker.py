@@ -10,6 +10,9 @@ from core.instruments import Instrument
 from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
 from tests.integration.conftest import wait_until
 
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 
 def buy(symbol: str = "AAPL", qty: int = 10, **kw: object) -> OrderIntent:
     return OrderIntent(symbol=symbol, side=OrderSide.BUY, quantity=qty, **kw)  # type: ignore[arg-type]

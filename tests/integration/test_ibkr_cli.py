@@ -24,6 +24,9 @@ from config.settings import load_settings
 from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
 from tests.integration.conftest import sim_config
 
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -15,6 +15,9 @@ from config.settings import load_settings
 from core.errors import ConfigurationError
 from core.orders import OrderIntent, OrderSide, OrderType
 
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 
 class FakeClock:
     def __init__(self) -> None:

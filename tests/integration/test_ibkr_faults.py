@@ -15,6 +15,9 @@ from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
 from core.ports import BrokerEvent, BrokerEventType
 from tests.integration.conftest import assert_in_sync, sim_config, wait_until
 
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 
 def buy(qty: int = 10, **kw: object) -> OrderIntent:
     return OrderIntent(symbol="AAPL", side=OrderSide.BUY, quantity=qty, **kw)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 
 import pytest
 from ib_async import IB, Contract, LimitOrder, MarketOrder, Stock, StopOrder
@@ -25,6 +26,9 @@ from adapters.brokers.ibkr_sim.protocol import (
 )
 from core.orders import OrderIntent, OrderSide, OrderType
 from tests.integration.conftest import wait_until
+
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
 
 DECODE_PROBLEMS = re.compile(r"Error handling fields|Error for |No order found|Traceback|decode")
 
@@ -49,6 +53,17 @@ def test_frame_reader_when_bytes_arrive_split_then_whole_messages_only() -> None
     reader = FrameReader()
     assert reader.feed(data[:5]) == []
     assert reader.feed(data[5:]) == [["9", "1", "42"], ["15", "1", "DU1"]]
+
+
+@pytest.mark.parametrize("address", [("192.0.2.1", 7497), ("2001:db8::1", 4002, 0, 0)])
+def test_connect_outside_loopback_then_refused_by_the_test_guard(
+    loopback_only: list[str], address: tuple[object, ...]
+) -> None:
+    family = socket.AF_INET6 if ":" in str(address[0]) else socket.AF_INET
+    with socket.socket(family) as sock, pytest.raises(PermissionError, match="loopback"):
+        sock.connect(address)
+    assert loopback_only == [repr(address)]
+    loopback_only.clear()  # seen; the guard's own teardown check would fail the test
 
 
 def test_simulator_when_host_not_loopback_then_refused() -> None:

@@ -15,6 +15,9 @@ from core.instruments import Instrument
 from core.orders import OrderIntent, OrderSide, OrderStatus
 from tests.integration.conftest import assert_in_sync, sim_config
 
+# every test here talks to a socket: a hang must fail fast, not stall the suite
+pytestmark = pytest.mark.timeout(30)
+
 AIRBUS = "NL0000235190"  # Paris, Frankfurt (IBIS) and Madrid (BM) listings in the sim
 
 
