@@ -113,6 +113,14 @@ def _check_returns(name: str, values: npt.ArrayLike) -> FloatArray:
     return arr
 
 
+def _check_seed(seed: int) -> int:
+    """Numba seeds a 32-bit Mersenne Twister: a seed outside [0, 2**32) would silently
+    wrap onto another seed's paths (-1 and 2**32 - 1 give the same draws)."""
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    return int(seed)
+
+
 def bootstrap_returns(
     returns: npt.ArrayLike,
     *,
@@ -127,8 +135,10 @@ def bootstrap_returns(
     if n_paths < 1 or block < 1 or start_equity <= 0:
         raise ValueError("n_paths and block must be >= 1, start_equity > 0")
     h = arr.size if horizon is None else int(horizon)
+    if h < 1:
+        raise ValueError(f"horizon must be >= 1 bar, got {horizon}")
     out: tuple[FloatArray, FloatArray] = bootstrap_returns_kernel(
-        arr, int(n_paths), h, int(block), float(start_equity), int(seed)
+        arr, int(n_paths), h, int(block), float(start_equity), _check_seed(seed)
     )
     return out
 
@@ -149,7 +159,7 @@ def resample_trades(
     if n_paths < 1 or start_equity <= 0:
         raise ValueError("n_paths must be >= 1, start_equity > 0")
     out: tuple[FloatArray, FloatArray] = resample_trades_kernel(
-        arr, int(n_paths), float(start_equity), int(seed), bool(replace)
+        arr, int(n_paths), float(start_equity), _check_seed(seed), bool(replace)
     )
     return out
 

@@ -74,6 +74,20 @@ def test_inputs_when_empty_nan_or_total_loss_then_rejected(bad: list[float]) -> 
         resample_trades(bad)
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_when_outside_32_bits_then_rejected_not_wrapped_onto_another(seed: int) -> None:
+    with pytest.raises(ValueError, match="seed must be in"):
+        bootstrap_returns([0.01, -0.02], seed=seed)
+    with pytest.raises(ValueError, match="seed must be in"):
+        resample_trades([0.01, -0.02], seed=seed)
+
+
+@pytest.mark.parametrize("horizon", [0, -3])
+def test_bootstrap_when_horizon_not_positive_then_rejected(horizon: int) -> None:
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        bootstrap_returns([0.01, -0.02], horizon=horizon)
+
+
 def test_summarize_when_known_arrays_then_percentiles_and_loss_probability() -> None:
     final = np.arange(1.0, 101.0)
     summary = summarize(final, final / 1000.0, start_equity=50.5, seed=9)
