@@ -159,7 +159,7 @@ def validate_file(
         return ValidationReport(file=str(p), ok=False, rows=0, errors=[err]), None
 
     if not p.is_file():
-        return failed(Rule.UNREADABLE, "no such file")
+        return failed(Rule.UNREADABLE, "not a file" if p.exists() else "no such file")
     if p.stat().st_size == 0:
         return failed(Rule.EMPTY_FILE, "file is empty (0 bytes)")
     read_errors: list[Problem] = []

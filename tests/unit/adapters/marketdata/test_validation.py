@@ -153,6 +153,9 @@ def test_cli_validate_json_and_exit_codes(tmp_path: Path) -> None:
     }
     missing = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "no such file" in missing.stdout
+    folder = runner.invoke(app, ["data", "validate", str(tmp_path), "--json"])
+    assert folder.exit_code == 1
+    assert json.loads(folder.stdout)["errors"][0]["message"] == "not a file"
 
 
 def _dated_frame() -> pd.DataFrame:
