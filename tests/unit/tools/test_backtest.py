@@ -208,6 +208,31 @@ def test_pyramiding_when_price_climbs_atr_steps_then_tranches_added_and_breakeve
     assert (trade.exit_reason, trade.exit_bar, trade.exit_price) == ("stop_loss", 5, 98.0)
 
 
+def test_pyramiding_when_short_and_price_falls_atr_steps_then_mirror_image() -> None:
+    o = [100, 100, 98, 96, 94, 102]
+    h = [100, 101, 99, 97, 95, 103]
+    lo = [100, 99, 97, 95, 93, 101]
+    cfg = BacktestConfig(
+        cash=10_000,
+        size_fraction=0.5,
+        allow_short=True,
+        pyramid_levels=2,
+        pyramid_atr_k=1.0,
+        pyramid_fraction=0.25,
+        stop_loss=0.2,
+    )
+    result = run_arrays(*bars(o, h, lo), sig(-1, -1, -1, -1, -1, -1), cfg, atr=np.full(6, 2.0))
+    (trade,) = result.trades
+    # Adds at 98 and 96 (first fill - i·ATR), each 25 % of the equity at that bar's open:
+    # 0.25 × 10,100 / 98 → 25 shares, 0.25 × 10,250 / 96 → 26 shares.
+    assert (trade.side, trade.tranches, trade.size) == ("short", 3, 50 + 25 + 26)
+    avg = (50 * 100 + 25 * 98 + 26 * 96) / 101
+    assert trade.entry_price == pytest.approx(avg)
+    # Break-even stop (avg ≈ 98.48) instead of the 20 % stop at 120: the gap to 102 exits.
+    assert (trade.exit_reason, trade.exit_bar, trade.exit_price) == ("stop_loss", 5, 102.0)
+    assert trade.pnl == pytest.approx((avg - 102.0) * 101)
+
+
 def test_pyramiding_config_when_it_needs_leverage_then_rejected() -> None:
     with pytest.raises(ValidationError, match="leverage"):
         BacktestConfig(size_fraction=0.8, pyramid_levels=2, pyramid_fraction=0.2)
