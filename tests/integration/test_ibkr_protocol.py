@@ -42,7 +42,7 @@ def test_negotiate_version_when_client_range_overlaps_then_176_never_protobuf() 
     assert negotiate_version(b"v100..250 +PACEAPI") == 176  # still below 201 (protobuf)
 
 
-@pytest.mark.parametrize("payload", [b"v100..150", b"v180..220", b"hello"])
+@pytest.mark.parametrize("payload", [b"v100..150", b"v157..170", b"v180..220", b"hello"])
 def test_negotiate_version_when_no_common_range_then_protocol_error(payload: bytes) -> None:
     with pytest.raises(ProtocolError):
         negotiate_version(payload)

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 SERVER_VERSION = 176
-MIN_SUPPORTED_CLIENT_VERSION = 157
 PROTOBUF_VERSION = 201  # never answer this or above: ib_async would switch encodings
 API_SIGNATURE = b"API\0"
 _VERSION_RANGE = re.compile(rb"^v(\d+)(?:\.\.(\d+))?")
@@ -55,9 +54,10 @@ def negotiate_version(handshake_payload: bytes) -> int:
         raise ProtocolError(f"bad version range {handshake_payload[:40]!r}")
     low = int(m.group(1))
     high = int(m.group(2) or m.group(1))
-    if high < MIN_SUPPORTED_CLIENT_VERSION or low > SERVER_VERSION:
+    if high < SERVER_VERSION or low > SERVER_VERSION:
+        # every message is laid out for 176 exactly: an older client would misread them
         raise ProtocolError(f"no common version: client {low}..{high}, server {SERVER_VERSION}")
-    version = min(high, SERVER_VERSION)
+    version = SERVER_VERSION
     assert version < PROTOBUF_VERSION
     return version
 
