@@ -175,6 +175,26 @@ def test_trailing_stop_when_price_rises_then_falls_then_exits_below_prior_high()
     )
 
 
+def test_trailing_stop_when_short_and_price_falls_then_rises_then_exits_above_prior_low() -> None:
+    o = [100, 100, 90, 80, 80, 80]
+    h = [100, 101, 91, 81, 84, 81]
+    lo = [100, 99, 88, 75, 79, 79]
+    cfg = BacktestConfig(cash=10_000, allow_short=True, trailing_stop=0.1)
+    (trade,) = run_arrays(*bars(o, h, lo), sig(-1, -1, -1, -1, -1, -1), cfg).trades
+    # Lowest low through bar 3 is 75 → trail 82.5, touched by bar 4's high 84.
+    assert (trade.side, trade.exit_reason, trade.exit_bar) == ("short", "trailing_stop", 4)
+    assert trade.exit_price == pytest.approx(82.5)
+    assert trade.pnl == pytest.approx((100 - 82.5) * trade.size)
+
+
+def test_take_profit_when_short_and_low_reaches_target_then_filled_at_target() -> None:
+    o, h, lo = [100, 100, 95, 95], [100, 101, 96, 96], [100, 99, 88, 94]
+    cfg = BacktestConfig(cash=10_000, allow_short=True, take_profit=0.1)
+    (trade,) = run_arrays(*bars(o, h, lo), sig(-1, -1, -1, -1), cfg).trades
+    assert (trade.exit_reason, trade.exit_bar) == ("take_profit", 2)
+    assert trade.exit_price == pytest.approx(90.0)
+
+
 def test_after_stop_when_signal_unchanged_then_no_reentry_until_signal_changes() -> None:
     o = [100, 100, 94, 94, 94, 94, 94]
     lo = [100, 99, 93, 93, 93, 93, 93]
