@@ -174,3 +174,17 @@ def test_kv_set_when_every_version_is_taken_by_rivals_then_temporary_error(
     monkeypatch.setattr(store, "_c", lambda name: kv if name == "kv" else real_c(name))
     with pytest.raises(TemporaryError, match="lost 100 races"):
         store.kv_set("risk.max_drawdown", 0.05)
+
+
+def test_indexes_when_started_then_every_declared_index_exists_with_its_uniqueness(
+    store: MongoStore, client: mongomock.MongoClient
+) -> None:
+    from adapters.storage.mongo import _INDEXES
+
+    for collection, keys, unique in _INDEXES:
+        info = client["q"][collection].index_information().values()
+        found = [v for v in info if list(v["key"]) == keys]
+        assert found, f"{collection} lacks an index on {keys}"
+        assert bool(found[0].get("unique", False)) is unique, (collection, keys)
+    again = MongoStore(client, db_name="q")  # create_index is idempotent: reopening is fine
+    assert again.schema_version == SCHEMA_VERSION
