@@ -387,3 +387,30 @@ async def test_tws_restarts_then_reconnects_with_growing_backoff_and_finds_the_f
         await assert_in_sync(broker, sim)
     finally:
         await broker.disconnect()
+
+
+async def test_cancel_while_waiting_for_the_order_budget_then_cancelled_and_never_sent(
+    sim: TwsSimulator, store: SqliteStore
+) -> None:
+    from adapters.brokers.ibkr.pacing import RollingWindowLimiter
+
+    broker = IBKRBroker(sim_config(sim.port), store)
+    broker.pacer.orders = RollingWindowLimiter(1, window_s=1.0)  # one order per second
+    await broker.connect()
+    try:
+        await broker.place(buy(order_type=OrderType.LIMIT, limit_price=150.0), "q-first")
+        bracket = buy(take_profit=200.0, stop_loss=180.0)
+        waiting = asyncio.create_task(broker.place(bracket, "q-waits"))
+        await wait_until(broker.pacer.orders._lock.locked)  # asleep inside the budget
+        (new,) = [o for o in broker.tracker.orders() if o.client_ref == "q-waits"]
+        cancelled = await broker.cancel(new.order_id)
+        assert cancelled.status is OrderStatus.CANCELLED
+        assert (await waiting).status is OrderStatus.CANCELLED  # woke up, sent nothing
+        assert sim.orders_placed("q-waits") == 0
+        legs = [o for o in broker.tracker.orders() if o.client_ref.startswith("q-waits#")]
+        assert {o.status for o in legs} == {OrderStatus.CANCELLED}
+        again = await broker.place(bracket, "q-waits")  # a cancelled ref stays cancelled
+        assert again.status is OrderStatus.CANCELLED and sim.orders_placed("q-waits") == 0
+        await assert_in_sync(broker, sim)
+    finally:
+        await broker.disconnect()

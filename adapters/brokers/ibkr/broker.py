@@ -311,6 +311,9 @@ class IBKRBroker:
         c = self.config
         for attempt in range(c.pacing_retries + 1):
             await self.pacer.order()
+            waited = self.tracker.order(ref)
+            if attempt == 0 and waited is not None and waited.status is not OrderStatus.NEW:
+                return waited  # cancelled while it waited for its turn: nothing to send
             self._require_connected()
             order_id = self.client.next_order_id()
             self.tracker.attempt_ids[ref] = order_id
@@ -350,6 +353,15 @@ class IBKRBroker:
             raise OrderError(f"unknown order {order_id}")
         if order.is_terminal:
             raise OrderError(f"order {order_id} cannot be cancelled: {order.status.value}")
+        if order.status is OrderStatus.NEW and not self._seen_at_broker(order.client_ref):
+            # never sent: cancel locally; a place() still waiting for its turn sends nothing
+            for leg_ref, _ in bracket_legs(order.intent, order.client_ref):
+                self.tracker.apply(leg_ref, OrderEvent.CANCEL, reason="parent never sent")
+            cancelled = self.tracker.apply(
+                order.client_ref, OrderEvent.CANCEL, reason="cancelled before it was sent"
+            )
+            assert cancelled is not None
+            return cancelled
         ib_id = self.tracker.attempt_ids.get(order.client_ref) or next(
             (
                 t.order_id
