@@ -2,10 +2,15 @@
 
 Every envelope an agent returns is journaled append-only to the Store before the node
 returns it into the graph state, so the journal is never behind the checkpoint.
+
+Message ids are made stable per run: a node that runs again after a crash (its update
+was journaled but not checkpointed) produces the same ids as the first time, and the
+journal (append-once by id) keeps one copy — ``quorum explain`` shows no duplicates.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from collections.abc import Sequence
@@ -63,10 +68,36 @@ def spec_of(deps: CycleDeps, name: str) -> AgentSpec:
         ) from None
 
 
+def stable_ids(messages: Sequence[Envelope], scope: str | None) -> list[Envelope]:
+    """``messages`` with ids derived from ``scope`` (run id, cycle id, step, agent) and
+    their position, causation links inside the batch rewritten to match; unchanged when
+    there is no scope. The same step of the same run therefore always yields the same
+    ids, so journaling a re-run step again is a no-op."""
+    if scope is None:
+        return list(messages)
+    renamed = {
+        m.id: hashlib.sha256(f"{scope}|{i}".encode()).hexdigest()[:32]
+        for i, m in enumerate(messages)
+    }
+    return [
+        m.model_copy(
+            update={
+                "id": renamed[m.id],
+                "causation_id": renamed.get(m.causation_id or "", m.causation_id),
+            }
+        )
+        for m in messages
+    ]
+
+
 async def run_agent(
-    deps: CycleDeps, ctx: AgentContext, name: str, inbox: Sequence[Envelope]
+    deps: CycleDeps,
+    ctx: AgentContext,
+    name: str,
+    inbox: Sequence[Envelope],
+    scope: str | None = None,
 ) -> list[Envelope]:
-    """Run one agent and journal what it produced.
+    """Run one agent and journal what it produced (ids made stable under ``scope``).
 
     An agent that raises is recorded as an ``agent_error`` note and produces nothing
     else (the risk gate treats a silent risk agent as a failed check), except on the
@@ -97,15 +128,20 @@ async def run_agent(
                 f"agent {name} produced a message for cycle {message.cycle_id!r}"
                 f" during cycle {ctx.cycle_id!r}"
             )
+    produced = stable_ids(produced, None if scope is None else f"{scope}|{name}")
+    for message in produced:
         deps.store.append_message(message)
     return produced
 
 
-def journal(deps: CycleDeps, messages: Sequence[Envelope]) -> list[Envelope]:
+def journal(
+    deps: CycleDeps, messages: Sequence[Envelope], scope: str | None = None
+) -> list[Envelope]:
     """Journal messages the workflow itself produces (shortlist, gate decisions)."""
-    for message in messages:
+    stable = stable_ids(messages, scope)
+    for message in stable:
         deps.store.append_message(message)
-    return list(messages)
+    return stable
 
 
 def agent_errors(messages: Sequence[Envelope], agents: Sequence[str]) -> list[str]:

@@ -83,14 +83,22 @@ def _ctx(state: CycleState | AgentTask, runtime: Rt) -> Any:
     )
 
 
+def _scope(state: CycleState | AgentTask, step: str) -> str | None:
+    """Seed of the stable ids of what ``step`` journals in this run (``None`` for a
+    checkpoint written before run ids existed: fresh ids then)."""
+    run_id = state.get("run_id")
+    return f"{run_id}|{state['cycle_id']}|{step}" if run_id else None
+
+
 async def _step(
     state: CycleState, runtime: Rt, step: str, agents: Sequence[str], inbox: list[Envelope]
 ) -> dict[str, Any]:
     """Run ``agents`` one after another (each sees what the previous produced)."""
     ctx = _ctx(state, runtime)
+    scope = _scope(state, f"{step}#{state.get('debate_round', 0)}")
     produced: list[Envelope] = []
     for name in agents:
-        produced += await run_agent(runtime.context, ctx, name, [*inbox, *produced])
+        produced += await run_agent(runtime.context, ctx, name, [*inbox, *produced], scope)
     return {"messages": produced, "steps": [step]}
 
 
@@ -98,6 +106,7 @@ def _fan_out(state: CycleState, target: str, desk: str, agents: Sequence[str]) -
     task_base = {
         "desk": desk,
         "cycle_id": state["cycle_id"],
+        "run_id": state.get("run_id", ""),
         "as_of": state["as_of"],
         "universe": state["universe"],
         "trading_state": state.get("trading_state", TradingState.ACTIVE.value),
@@ -138,11 +147,13 @@ async def open_cycle(state: CycleState, runtime: Rt) -> dict[str, Any]:
         "cycle_started",
         {"as_of": state["as_of"], "universe": list(state["universe"]), "trading": trading.value},
     )
-    journal(deps, [started])
+    (started,) = journal(deps, [started], _scope(state, "open_cycle"))
     ctx = _ctx(state, runtime)
     label = book_label(ctx)
     before = deps.store.latest_snapshot(label)
-    reconciled = await run_agent(deps, ctx, RECONCILIATION, [started])
+    reconciled = await run_agent(
+        deps, ctx, RECONCILIATION, [started], _scope(state, "open_cycle:reconcile")
+    )
     after = deps.store.latest_snapshot(label)
     if before is not None and after is not None and after != before:
         # The reconciliation agent resets the daily-loss reference as it closes a day;
@@ -164,14 +175,18 @@ async def open_cycle(state: CycleState, runtime: Rt) -> dict[str, Any]:
 async def desk_agent(task: AgentTask, runtime: Rt) -> dict[str, Any]:
     """One agent of a fan-out step; its output joins the others through the reducer."""
     ctx = _ctx(task, runtime)
-    produced = await run_agent(runtime.context, ctx, task["agent"], task["messages"])
-    return {"messages": produced, "steps": [f"{task['desk']}:{task['agent']}"]}
+    step = f"{task['desk']}:{task['agent']}"
+    produced = await run_agent(
+        runtime.context, ctx, task["agent"], task["messages"], _scope(task, step)
+    )
+    return {"messages": produced, "steps": [step]}
 
 
 async def data_checked(state: CycleState, runtime: Rt) -> dict[str, Any]:
     failed = agent_errors(state.get("messages", []), DATA_DESK)
     notes = [_note(state, "data_desk_failed", {"agents": failed})] if failed else []
-    return {"messages": journal(runtime.context, notes), "steps": ["data_checked"]}
+    notes = journal(runtime.context, notes, _scope(state, "data_checked"))
+    return {"messages": notes, "steps": ["data_checked"]}
 
 
 async def shortlist(state: CycleState, runtime: Rt) -> dict[str, Any]:
@@ -205,7 +220,7 @@ async def shortlist(state: CycleState, runtime: Rt) -> dict[str, Any]:
         cause=causes[ranked[0]][1] if ranked else None,
     )
     return {
-        "messages": journal(runtime.context, [note]),
+        "messages": journal(runtime.context, [note], _scope(state, "shortlist")),
         "steps": ["shortlist"],
         "shortlist": ranked,
     }
@@ -255,7 +270,7 @@ async def risk_gate(state: CycleState, runtime: Rt) -> dict[str, Any]:
         {"approved": sorted(set(approved)), "trading": trading.value, "failed": failed},
     )
     update: dict[str, Any] = {
-        "messages": journal(runtime.context, [*produced, gate]),
+        "messages": journal(runtime.context, [*produced, gate], _scope(state, "risk_gate")),
         "steps": ["risk_gate"],
         "approved": sorted(set(approved)),
         "trading_state": trading.value,
@@ -319,7 +334,7 @@ async def report(state: CycleState, runtime: Rt) -> dict[str, Any]:
         data["halt_reason"] = state["halt_reason"]
     note = _note(state, "cycle_report", data)
     return {
-        "messages": journal(deps, [note]),
+        "messages": journal(deps, [note], _scope(state, "report")),
         "steps": ["report"],
         "status": status,
         "report_path": path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any, cast
@@ -81,6 +82,7 @@ async def run_cycle(
     else:
         payload = {
             "cycle_id": cycle_id,
+            "run_id": uuid.uuid4().hex,
             "as_of": as_of.isoformat(),
             "universe": list(universe),
             "messages": [],

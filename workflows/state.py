@@ -25,6 +25,7 @@ from core.risk import RiskLimits, TradingState
 
 class CycleState(TypedDict, total=False):
     cycle_id: str
+    run_id: str  # one per start of a cycle, kept on resume: the seed of stable message ids
     as_of: str  # ISO date of the last bar agents may see
     universe: list[str]
     # Written by every node, and by parallel fan-out tasks in one step: appended.
@@ -46,6 +47,7 @@ class AgentTask(TypedDict):
     agent: str
     desk: str
     cycle_id: str
+    run_id: str
     as_of: str
     universe: list[str]
     trading_state: str
