@@ -76,6 +76,10 @@ def build_config(
 
     if commission_pct is not None and commission_per_share is not None:
         raise fail("choose one of --commission-pct and --commission-per-share")
+    if commission_max_pct and commission_per_share is None:
+        raise fail(
+            "--commission-max-pct caps a per-share commission: it needs --commission-per-share"
+        )
     if commission_pct is not None:
         commission = CommissionModel(
             kind="percent", rate=commission_pct / 100.0, minimum=commission_min

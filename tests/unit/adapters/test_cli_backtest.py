@@ -147,6 +147,8 @@ def test_backtest_when_unknown_param_then_lists_valid_params() -> None:
         (["--param", "fast=abc"], "must be int"),
         (["--commission-pct", "0.1", "--commission-per-share", "0.005"], "choose one"),
         (["--commission-min", "1"], "--commission-min needs"),
+        (["--commission-pct", "0.1", "--commission-max-pct", "1"], "needs --commission-per-share"),
+        (["--commission-max-pct", "1"], "needs --commission-per-share"),
         (["--size-fraction", "1.5"], "size_fraction"),
     ],
 )
