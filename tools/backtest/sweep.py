@@ -199,6 +199,8 @@ def sweep(
         [cf.size_fraction * (1 + cf.pyramid_levels * cf.pyramid_fraction) for cf in cfg_list]
     )
     ppy = cfg_list[0].periods_per_year
+    if any(cf.periods_per_year != ppy for cf in cfg_list):
+        raise ValueError("every config of a sweep must use the same periods_per_year")
     flat = sweep_kernel(o, h, lo, c, sig, atr_arr, cfgs, shared_cash, ppy, planned)
     metrics = flat.reshape(n_set, 1 if shared_cash else c.shape[0], len(METRIC_NAMES))
     bad = np.argwhere(metrics[..., M_INVALID] != 0.0)

@@ -61,6 +61,9 @@ def test_sweep_when_shapes_or_config_count_wrong_then_value_error() -> None:
         sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS[:, :2], CONFIG)
     with pytest.raises(ValueError, match="3 configs for 4"):
         sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS, [CONFIG] * 3)
+    weekly = CONFIG.model_copy(update={"periods_per_year": 52.0})
+    with pytest.raises(ValueError, match="same periods_per_year"):
+        sweep(OPEN, HIGH, LOW, CLOSE, SIGNALS, [CONFIG] * 3 + [weekly])
 
 
 def test_sweep_when_price_arrays_differ_in_shape_then_rejected_before_the_kernel() -> None:
