@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.messages import Envelope, RiskVerdict, TradeIdeaPayload
+from core.messages import Envelope, Note, RiskVerdict, TradeIdeaPayload
 
 EquityPoint = tuple[date, float]
 Section = tuple[str, Sequence[dict[str, Any]], Sequence[str]]
@@ -85,6 +85,33 @@ def decisions(messages: Sequence[Envelope]) -> list[dict[str, str]]:
     return rows
 
 
+def llm_fallbacks(messages: Sequence[Envelope]) -> list[dict[str, str]]:
+    """Every LLM call an agent did not make or could not use for a reason other than a
+    rejected answer (those are rejections): budget spent, backend unavailable."""
+    return [
+        {
+            "agent": str(m.payload.data.get("agent", m.sender)),
+            "reason": str(m.payload.data.get("reason", "")),
+            "detail": str(m.payload.data.get("detail", ""))[:200],
+        }
+        for m in messages
+        if isinstance(m.payload, Note) and m.payload.topic == "llm_fallback"
+    ]
+
+
+def budget_line(ledger: dict[str, Any] | None) -> str | None:
+    """What the report says about the cycle's LLM budget (``None``: no budgeted LLM)."""
+    if not ledger or "budget_usd" not in ledger:
+        return None
+    line = (
+        f"${float(ledger.get('charged_usd', 0.0)):.4f} charged of"
+        f" ${float(ledger['budget_usd']):.4f} per cycle"
+    )
+    if ledger.get("budget_exhausted"):
+        line += "; EXHAUSTED: the remaining LLM agents used their offline judgement"
+    return line
+
+
 def _md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
         return "_none_\n"
@@ -110,6 +137,7 @@ def _html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 ORDER_COLUMNS = ("symbol", "side", "qty", "type", "status", "client_ref")
 IDEA_COLUMNS = ("symbol", "direction", "conviction", "risk", "rationale")
 REJECT_COLUMNS = ("source", "reason")
+FALLBACK_COLUMNS = ("agent", "reason", "detail")
 DAY_COLUMNS = ("date", "status", "ideas", "orders", "fills", "equity", "llm_calls")
 
 _CSS = (
@@ -169,8 +197,10 @@ def write_cycle_report(
     summary: dict[str, Any],
     messages: Sequence[Envelope],
     curve: Sequence[EquityPoint],
+    ledger: dict[str, Any] | None = None,
 ) -> Path:
-    """``<out_dir>/cycle-<id>.{md,html,png}``; returns the HTML path."""
+    """``<out_dir>/cycle-<id>.{md,html,png}``; returns the HTML path. ``ledger``: the
+    reasoner's per-cycle ledger summary (budget, whether it was exhausted)."""
     stem = cycle_report_stem(summary["cycle_id"])
     llm = summary.get("llm", {})
     facts = {
@@ -184,10 +214,14 @@ def write_cycle_report(
         "LLM": f"{llm.get('calls', 0)} calls, {llm.get('tokens', 0)} tokens, "
         f"${llm.get('cost_usd', 0.0):.4f}, {llm.get('fallbacks', 0)} fallbacks",
     }
+    budget = budget_line(ledger)
+    if budget is not None:
+        facts["LLM budget"] = budget
     sections: list[Section] = [
         ("Decisions", decisions(messages), IDEA_COLUMNS),
         ("Orders", summary["orders"], ORDER_COLUMNS),
         ("Rejections", summary["rejected"], REJECT_COLUMNS),
+        ("LLM fallbacks", llm_fallbacks(messages), FALLBACK_COLUMNS),
     ]
     title = f"Quorum cycle {summary['cycle_id']}"
     return _write(out_dir, stem, title, facts, sections, curve)

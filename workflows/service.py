@@ -188,7 +188,11 @@ class CycleService:
             )
             self.store.append_message(usage)
         path = write_cycle_report(
-            self.reports_dir, summary, state.get("messages", []), equity_curve(self.store)
+            self.reports_dir,
+            summary,
+            state.get("messages", []),
+            equity_curve(self.store),
+            ledger=ledger,
         )
         return str(path)
 

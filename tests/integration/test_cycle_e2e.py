@@ -206,3 +206,28 @@ async def test_cycle_when_replayed_answer_is_hostile_then_no_order_and_rejection
     assert reasons == EXPECTED_REASONS[case]
     assert any(r["reason"].startswith("LLM_OUTPUT_REJECTED") for r in summary["rejected"])
     assert summary["status"] == "completed"
+
+
+async def test_cycle_when_llm_budget_runs_out_then_offline_fallback_and_report_says_so(
+    tmp_path: Path,
+) -> None:
+    # Each recorded answer costs 0.004 USD; the budget allows the first call only.
+    replay = tmp_path / "answers.jsonl"
+    lines = [_decision("MSFT", "FLAT"), _decision("AAPL", "LONG")]
+    replay.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    settings = load_settings(
+        state_dir=tmp_path / "var",
+        universe={"symbols": UNIVERSE},
+        llm={"budget_usd_per_cycle": 0.005},
+    )
+    async with cycle_service(settings, llm=f"replay:{replay}") as service:
+        summary = await service.run(DAY)
+        orders = service.store.orders()
+    assert summary["llm"]["calls"] == 1
+    assert summary["llm"]["fallbacks"] >= 1
+    assert orders == []  # AAPL was judged offline: no trade that day (see module doc)
+    report = Path(summary["report"]).with_suffix(".md").read_text()
+    assert "EXHAUSTED: the remaining LLM agents used their offline judgement" in report
+    fallback_rows = report.split("## LLM fallbacks", 1)[1]
+    assert "| research_manager | budget_exhausted |" in fallback_rows
+    assert "$0.0040 charged of $0.0050 per cycle" in report

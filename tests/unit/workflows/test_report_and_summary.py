@@ -115,6 +115,18 @@ async def test_cycle_report_when_written_then_html_embeds_chart_and_lists_reject
     assert "RESTRICTED_SYMBOL" in page
     markdown = path.with_suffix(".md").read_text()
     assert "| AAPL | LONG | 0.70 |" in markdown
+    assert "LLM budget" not in markdown  # no budgeted reasoner: nothing to say
+    assert "## LLM fallbacks\n\n_none_" in markdown
+
+
+def test_budget_line_when_ledger_exhausted_then_says_offline_judgement_was_used() -> None:
+    from workflows.report import budget_line
+
+    assert budget_line(None) is None
+    spent = {"budget_usd": 0.5, "charged_usd": 0.1234, "budget_exhausted": False}
+    assert budget_line(spent) == "$0.1234 charged of $0.5000 per cycle"
+    line = budget_line({**spent, "budget_exhausted": True})
+    assert line is not None and line.endswith("offline judgement")
 
 
 def test_simulation_report_when_days_given_then_lists_each_day(tmp_path: Path) -> None:
