@@ -86,3 +86,48 @@ async def test_stop_order_rests_until_price_reaches_it(
 async def test_account_summary_reads_base_currency_values(broker: IBKRBroker) -> None:
     account = await broker.account()
     assert (account.currency, account.cash, account.equity) == ("USD", 1_000_000.0, 1_000_000.0)
+
+
+def add_other_account(broker: IBKRBroker, account: str = "DU7654321") -> None:
+    """What a login with linked accounts also receives: another account's values and
+    position (here a bigger AAPL holding and an EUR base currency)."""
+    from ib_async import AccountValue, Position, Stock
+
+    wrapper = broker.client.ib.wrapper
+    for tag, value in [("NetLiquidation", "5.0"), ("TotalCashValue", "5.0")]:
+        wrapper.accountValues[(account, tag, "EUR", "")] = AccountValue(
+            account, tag, value, "EUR", ""
+        )
+    aapl = Stock("AAPL", "SMART", "USD", conId=265598)
+    wrapper.positions[account][aapl.conId] = Position(account, aapl, 99.0, 1.0)
+    wrapper.accounts = [*wrapper.accounts, account]
+
+
+async def test_views_when_other_accounts_reported_then_only_the_configured_one(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    await broker.place(buy(), "q-acct")
+    await broker.sync()
+    add_other_account(broker)
+    assert [(p.symbol, p.quantity) for p in await broker.positions()] == [("AAPL", 10)]
+    account = await broker.account()
+    assert account.currency == "USD" and account.cash < 1_000_000.0
+
+
+async def test_views_when_several_accounts_and_none_configured_then_configuration_error(
+    sim: TwsSimulator, store: object
+) -> None:
+    from core.errors import ConfigurationError
+    from tests.integration.conftest import sim_config
+
+    broker = IBKRBroker(sim_config(sim.port, account=""), store)  # type: ignore[arg-type]
+    await broker.connect()
+    try:
+        assert (await broker.account()).currency == "USD"  # one managed account: that one
+        add_other_account(broker)
+        with pytest.raises(ConfigurationError, match=r"DU1234567, DU7654321.*ibkr\.account"):
+            await broker.positions()
+        with pytest.raises(ConfigurationError, match="several accounts"):
+            await broker.account()
+    finally:
+        await broker.disconnect()

@@ -137,7 +137,10 @@ class IBKRBroker:
         await self.client.refresh(self.config.request_timeout_s)
         self.tracker.flush()
         return reconcile(
-            self.tracker, self.client.trades(), self.client.executions(), self.client.positions()
+            self.tracker,
+            self.client.trades(),
+            self.client.executions(),
+            self.client.positions(self.config.account),
         )
 
     def _backoff(self, attempt: int, base: float, cap: float) -> float:
@@ -394,6 +397,15 @@ class IBKRBroker:
     async def open_orders(self) -> list[Order]:
         return self.tracker.orders(open_only=True)
 
+    def _account_id(self) -> str:
+        """The account the views read: the configured one, else the only managed one."""
+        managed = self.client.accounts()
+        if self.config.account or len(managed) <= 1:
+            return self.config.account or (managed[0] if managed else "")
+        raise ConfigurationError(
+            f"TWS manages several accounts ({', '.join(managed)}): set broker.ibkr.account"
+        )
+
     async def positions(self) -> list[Position]:
         return [
             Position(
@@ -402,12 +414,12 @@ class IBKRBroker:
                 avg_price=p.avg_cost,
                 last_price=p.market_price,
             )
-            for p in self.client.positions()
+            for p in self.client.positions(self._account_id())
             if p.quantity
         ]
 
     async def account(self) -> AccountSummary:
-        values = self.client.account_values()
+        values = self.client.account_values(self._account_id())
         base = next((cur for (tag, cur) in values if tag == "NetLiquidation" and cur), "")
         found = {name: values.get((tag, base)) for name, tag in ACCOUNT_TAGS.items()}
         if not base or any(v is None for v in found.values()):

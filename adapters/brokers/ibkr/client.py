@@ -333,8 +333,15 @@ class IbClient:
     def executions(self) -> list[ExecView]:
         return [_exec_view(f) for f in self.ib.fills()]
 
-    def positions(self) -> list[PositionView]:
-        marks = {item.contract.conId: float(item.marketPrice) for item in self.ib.portfolio()}
+    def accounts(self) -> list[str]:
+        """The accounts this login manages (one, unless advisor or linked accounts)."""
+        return list(self.ib.managedAccounts())
+
+    def positions(self, account: str = "") -> list[PositionView]:
+        """Positions of ``account`` ("" = every managed account)."""
+        marks = {
+            item.contract.conId: float(item.marketPrice) for item in self.ib.portfolio(account)
+        }
         return [
             PositionView(
                 account=p.account,
@@ -345,7 +352,7 @@ class IbClient:
                 avg_cost=float(p.avgCost),
                 market_price=marks.get(p.contract.conId, 0.0),
             )
-            for p in self.ib.positions()
+            for p in self.ib.positions(account)
         ]
 
     async def sync(self, timeout: float) -> None:
@@ -356,8 +363,8 @@ class IbClient:
         except (TimeoutError, ConnectionError) as exc:
             raise TemporaryError(f"no answer from TWS: {exc!r}") from exc
 
-    def account_values(self) -> dict[tuple[str, str], str]:
-        return {(v.tag, v.currency): v.value for v in self.ib.accountValues()}
+    def account_values(self, account: str = "") -> dict[tuple[str, str], str]:
+        return {(v.tag, v.currency): v.value for v in self.ib.accountValues(account)}
 
     # ---- event forwarding ------------------------------------------------------------
     def _status(self, trade: Trade) -> None:
