@@ -20,6 +20,7 @@ import random
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from adapters.brokers.ibkr import views
 from adapters.brokers.ibkr.brackets import bracket_legs, order_spec
 from adapters.brokers.ibkr.client import (
     ClientCallbacks,
@@ -37,7 +38,6 @@ from adapters.brokers.ibkr.pacing import Pacer, backoff_delay
 from adapters.brokers.ibkr.reconcile import reconcile
 from adapters.brokers.ibkr.tracking import MAX_QUEUED_EVENTS, OrderTracker, event
 from adapters.brokers.ibkr.translate import (
-    ACCOUNT_TAGS,
     IbErrorClass,
     classify_error,
 )
@@ -397,34 +397,12 @@ class IBKRBroker:
     async def open_orders(self) -> list[Order]:
         return self.tracker.orders(open_only=True)
 
-    def _account_id(self) -> str:
-        """The account the views read: the configured one, else the only managed one."""
-        managed = self.client.accounts()
-        if self.config.account or len(managed) <= 1:
-            return self.config.account or (managed[0] if managed else "")
-        raise ConfigurationError(
-            f"TWS manages several accounts ({', '.join(managed)}): set broker.ibkr.account"
-        )
-
     async def positions(self) -> list[Position]:
-        return [
-            Position(
-                symbol=p.symbol,
-                quantity=round(p.quantity),
-                avg_price=p.avg_cost,
-                last_price=p.market_price,
-            )
-            for p in self.client.positions(self._account_id())
-            if p.quantity
-        ]
+        return views.positions(self.client, views.account_id(self.client, self.config.account))
 
     async def account(self) -> AccountSummary:
-        values = self.client.account_values(self._account_id())
-        base = next((cur for (tag, cur) in values if tag == "NetLiquidation" and cur), "")
-        found = {name: values.get((tag, base)) for name, tag in ACCOUNT_TAGS.items()}
-        if not base or any(v is None for v in found.values()):
-            raise TemporaryError("account values not received from TWS yet")
-        return AccountSummary(currency=base, **{k: float(v) for k, v in found.items()})  # type: ignore[arg-type]
+        account = views.account_id(self.client, self.config.account)
+        return views.account_summary(self.client.account_values(account))
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         return self.tracker.fills(since)
