@@ -146,6 +146,7 @@ HOSTILE = {
     "malformed_json": [_decision("MSFT", "FLAT"), _raw("research_manager", "BUY AAPL NOW!!")],
     "quantity_smuggled": [_decision("MSFT", "FLAT"), _decision("AAPL", "LONG", quantity=50000)],
     "unknown_ticker": [_decision("MSFT", "FLAT"), _decision("TSLA", "LONG")],
+    "wrong_schema": [_decision("MSFT", "FLAT"), _decision("AAPL", "TO_THE_MOON")],
     "absurd_number": [
         _decision("MSFT", "FLAT"),
         _decision("AAPL", "LONG", rationale="Shares head to 9999.5 within the week."),
@@ -182,6 +183,7 @@ EXPECTED_REASONS = {
     "malformed_json": {("research_manager", "malformed_json")},
     "quantity_smuggled": {("research_manager", "forbidden_key")},
     "unknown_ticker": {("research_manager", "unknown_ticker")},
+    "wrong_schema": {("research_manager", "schema")},
     "absurd_number": {("research_manager", "uncited_number")},
     "absurd_cited_figure": {("research_manager", "figure_mismatch")},
     "prompt_injection_in_news": {
@@ -206,6 +208,10 @@ async def test_cycle_when_replayed_answer_is_hostile_then_no_order_and_rejection
     assert reasons == EXPECTED_REASONS[case]
     assert any(r["reason"].startswith("LLM_OUTPUT_REJECTED") for r in summary["rejected"])
     assert summary["status"] == "completed"
+    # The report lists every rejection (never a silent HOLD).
+    report = Path(summary["report"]).with_suffix(".md").read_text()
+    listed = report.split("## Rejections", 1)[1].split("## ", 1)[0]
+    assert listed.count("LLM_OUTPUT_REJECTED") == len(rejected)
 
 
 async def test_cycle_when_llm_budget_runs_out_then_offline_fallback_and_report_says_so(
