@@ -139,7 +139,7 @@ def result_json(
                 # A trade still open at the end has no exit: priced at the last close.
                 "exit_time": None if t.exit_reason == "open" else t.exit_time,
                 "exit_price": t.exit_price,
-                "size": t.size,
+                "size": int(t.size),  # whole shares
                 "pnl": t.pnl,
                 "return_pct": t.return_pct,
             }

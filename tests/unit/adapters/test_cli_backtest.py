@@ -42,6 +42,8 @@ def test_backtest_when_shipped_file_then_json_has_exact_keys_and_consistent_valu
     assert data["strategy"] == strategy and data["bars"] > 2000
     assert data["n_trades"] == len(data["trades"]) > 0
     assert all(set(t) == TRADE_KEYS for t in data["trades"])
+    assert all(isinstance(t["size"], int) and t["size"] > 0 for t in data["trades"])
+    assert {t["side"] for t in data["trades"]} <= {"long", "short"}
     pnl = sum(t["pnl"] for t in data["trades"])
     assert data["equity_final"] == pytest.approx(100_000 + pnl, rel=1e-9)
     assert data["total_return"] == pytest.approx(data["equity_final"] / 100_000 - 1)
