@@ -229,3 +229,26 @@ async def test_cycle_when_run_again_after_finishing_then_returns_result_without_
     assert second["steps"] == first["steps"]
     assert len(store2.messages_by_cycle("c1")) == journal_size
     assert len(store2.orders()) == 1
+
+
+async def test_cycle_when_agent_reads_past_as_of_then_view_refuses_and_error_is_journaled(
+    tmp_path: Path,
+) -> None:
+    """The graph hands agents the point-in-time view, not the full history."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    seen: list[object] = []
+
+    def peeker(ctx, inbox):  # type: ignore[no-untyped-def]
+        seen.append(ctx.market.bars("AAPL").timestamps[-1])
+        ctx.market.bars("AAPL", end=ctx.as_of + timedelta(days=1))  # tomorrow: refused
+        return []
+
+    state, store, _, _ = await _run(tmp_path, scripted.scripted_registry(momentum=peeker))
+    assert seen == [np.datetime64(AS_OF, "ns")]  # the full market has bars after AS_OF
+    errors = [m.payload.data for m in store.messages_by_kind("note", "c1")]
+    errors = [e for e in errors if e.get("agent") == "momentum"]
+    assert len(errors) == 1 and errors[0]["error"].startswith("LookAheadError")
+    assert state["status"] == "completed"
