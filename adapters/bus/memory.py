@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from adapters.bus.policy import StreamPolicy
+from adapters.bus.policy import StreamPolicy, check_consume_args
 from core import topics
 from core.messages import Envelope
 from core.ports import Delivery
@@ -85,6 +85,7 @@ class InMemoryBus:
     def consume(
         self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
     ) -> list[Delivery]:
+        check_consume_args(count, block_ms)
         deadline = self._clock() + block_ms / 1000
         with self._cond:
             while True:

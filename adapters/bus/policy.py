@@ -27,3 +27,11 @@ class StreamPolicy(BaseModel):
     def reclaim_interval_s(self) -> float:
         """How often a consumer looks for abandoned deliveries (a fraction of the timeout)."""
         return min(self.claim_idle_ms / 2, 1000) / 1000
+
+
+def check_consume_args(count: int, block_ms: int) -> None:
+    """Both buses refuse the same nonsense (Redis would read COUNT 0 as "no limit")."""
+    if count < 1:
+        raise ValueError(f"consume count must be >= 1, got {count}")
+    if block_ms < 0:
+        raise ValueError(f"consume block_ms must be >= 0, got {block_ms}")

@@ -312,6 +312,18 @@ def test_dead_letters_when_count_given_then_oldest_first_up_to_count(harness: Ha
     assert bus.dead_letters(OTHER) == []
 
 
+@pytest.mark.parametrize(("count", "block_ms"), [(0, 0), (-1, 0), (1, -5)])
+def test_consume_when_count_or_block_invalid_then_value_error_and_nothing_delivered(
+    harness: Harness, count: int, block_ms: int
+) -> None:
+    bus = harness.bus()
+    bus.publish(TOPIC, note(1))
+    with pytest.raises(ValueError, match="consume"):
+        bus.consume(TOPIC, "g", "c1", count=count, block_ms=block_ms)
+    assert bus.pending(TOPIC, "g") == 0
+    assert len(bus.consume(TOPIC, "g", "c1", count=10)) == 1
+
+
 def test_consume_when_blocking_then_wakes_on_publish(harness: Harness) -> None:
     bus = harness.bus()
     m = note(1)

@@ -25,7 +25,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from adapters.bus.policy import StreamPolicy
+from adapters.bus.policy import StreamPolicy, check_consume_args
 from adapters.bus.redis import scripts
 from core import topics
 from core.errors import ConfigurationError, TemporaryError
@@ -132,6 +132,7 @@ class RedisStreamBus:
     def consume(
         self, topic: str, group: str, consumer: str, count: int = 10, block_ms: int = 0
     ) -> list[Delivery]:
+        check_consume_args(count, block_ms)
         with _reachable(f"consuming {topic}"):
             self._ensure_group(topic, group)
             out = self._reclaim_due(topic, group, consumer, count)
