@@ -414,3 +414,20 @@ async def test_cancel_while_waiting_for_the_order_budget_then_cancelled_and_neve
         await assert_in_sync(broker, sim)
     finally:
         await broker.disconnect()
+
+
+async def test_client_id_in_use_on_reconnect_then_next_id_and_old_orders_reconciled(
+    broker: IBKRBroker, sim: TwsSimulator
+) -> None:
+    resting = await broker.place(buy(order_type=OrderType.LIMIT, limit_price=185.0), "q-old-id")
+    sim.faults.client_id_in_use()  # TWS still holds the dead session's id
+    sim.drop_connections()
+    await wait_until(lambda: broker._reconnecting is not None and broker._reconnecting.done())
+    assert (broker.client_id, sim.connected_client_ids()) == (8, {8})
+    sim.set_price("AAPL", 184.0)  # fills; TWS pushes it only to client 7, now gone
+    found = await broker.reconcile()  # what the operator (or the next reconnect) runs
+    assert any("missed fill" in e.message for e in found)
+    assert broker.store.order(resting.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    fresh = await broker.place(buy(), "q-new-id")
+    await assert_in_sync(broker, sim)
+    assert broker.store.order(fresh.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
