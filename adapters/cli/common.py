@@ -70,5 +70,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(redact_text(str(exc)), EXIT_CONFIG) from None
         except QuorumError as exc:
             raise fail(redact_text(f"{type(exc).__name__}: {exc}"), EXIT_INVALID) from None
+        except OSError as exc:
+            # A path that cannot be created, read or written: say which, no traceback.
+            where = f"{exc.filename}: " if exc.filename else ""
+            reason = exc.strerror or str(exc)
+            raise fail(redact_text(f"{where}{reason}"), EXIT_CONFIG) from None
 
     return wrapper

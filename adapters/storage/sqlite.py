@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.audit import GENESIS_MAC, AuditRecord
-from core.errors import AuditChainError, OrderError
+from core.errors import AuditChainError, ConfigurationError, OrderError
 from core.messages import Envelope
 from core.orders import OPEN, Fill, Order
 from core.portfolio import Portfolio
@@ -128,10 +128,14 @@ class SqliteStore:
             str(path), check_same_thread=False, isolation_level=None, timeout=30.0
         )
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ConfigurationError(f"{path}: cannot open as a Quorum store: {exc}") from exc
         self._db.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),

@@ -93,3 +93,21 @@ def test_secrets_encrypt_missing_file_fails_clearly(monkeypatch) -> None:  # typ
     monkeypatch.setenv("QUORUM_MASTER_KEY", Fernet.generate_key().decode())
     res = CliRunner().invoke(app, ["secrets", "encrypt", "nope.env"])
     assert res.exit_code == 2 and "nope.env: no such file" in res.output
+
+
+def test_journal_tail_when_state_dir_cannot_be_created_then_one_line_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    Path("blocker").write_text("a file, not a folder")
+    monkeypatch.setenv("QUORUM_STATE_DIR", "blocker/state")
+    res = CliRunner().invoke(app, ["journal", "tail"])
+    assert res.exit_code == 2
+    assert "error: blocker" in res.output and "Not a directory" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_audit_verify_when_database_file_is_not_sqlite_then_names_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    Path("var").mkdir()
+    Path("var/quorum.db").write_bytes(b"this is not a database" * 100)
+    res = CliRunner().invoke(app, ["audit", "verify"])
+    assert res.exit_code == 2
+    assert "quorum.db: cannot open as a Quorum store" in res.output
+    assert Path("var/quorum.db").read_bytes() == b"this is not a database" * 100
