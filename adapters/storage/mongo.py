@@ -21,7 +21,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from core.audit import AuditRecord
+from core.audit import GENESIS_MAC, AuditRecord
 from core.errors import AuditChainError, ConfigurationError, OrderError, TemporaryError
 from core.messages import Envelope
 from core.orders import OPEN, Fill, Order
@@ -57,6 +57,13 @@ def _micros(ts: datetime) -> int:
     aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
     delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _same_record_or_raise(stored: Doc | None, record: AuditRecord) -> None:
+    if stored is None or stored["mac"] != record.mac:
+        raise AuditChainError(
+            f"audit seq {record.seq} already holds another record (concurrent writer?)"
+        )
 
 
 class MongoStore:
@@ -301,28 +308,43 @@ class MongoStore:
 
     # -- audit chain ---------------------------------------------------------------------
     def audit_append(self, record: AuditRecord) -> None:
-        """Insert keyed by seq (a retry of the same record is a no-op), then move the head.
+        """Append ``record`` if it extends the chain's tip (its highest seq); a retry of a
+        record already stored is a no-op; anything else is an ``AuditChainError``.
 
-        Without transactions a crash between the two writes leaves the head one record
-        behind: verification then reports it, which errs on the side of an alarm.
+        No transaction is needed to serialise writers: seq is the document ``_id``, so of
+        two records sealed on the same tip one insert wins and the other collides (and
+        ``AuditLog`` seals again on the new tip). A crash between the insert and the head
+        update leaves the head one record behind; verification reports it until the next
+        append, or a retry of this one, moves the head on.
         """
-        doc = {
-            "_id": record.seq,
-            "ts": record.ts.isoformat(),
-            "actor": record.actor,
-            "action": record.action,
-            "data": json.dumps(record.data, sort_keys=True),
-            "prev_mac": record.prev_mac,
-            "mac": record.mac,
-        }
-        try:
-            self._c("audit").insert_one(doc)
-        except DuplicateKeyError:
-            existing = self._c("audit").find_one({"_id": record.seq})
-            if existing is None or existing["mac"] != record.mac:
+        audit = self._c("audit")
+        existing = audit.find_one({"_id": record.seq}, {"mac": 1})
+        if existing is not None:
+            _same_record_or_raise(existing, record)
+        else:
+            tip = audit.find_one({}, {"mac": 1}, sort=[("_id", -1)])
+            want_seq, want_prev = (
+                (1, GENESIS_MAC) if tip is None else (int(tip["_id"]) + 1, str(tip["mac"]))
+            )
+            if record.seq != want_seq or record.prev_mac != want_prev:
                 raise AuditChainError(
-                    f"audit seq {record.seq} already holds another record (concurrent writer?)"
-                ) from None
+                    f"audit record seq {record.seq} does not extend the chain"
+                    f" (next is seq {want_seq})"
+                )
+            try:
+                audit.insert_one(
+                    {
+                        "_id": record.seq,
+                        "ts": record.ts.isoformat(),
+                        "actor": record.actor,
+                        "action": record.action,
+                        "data": json.dumps(record.data, sort_keys=True),
+                        "prev_mac": record.prev_mac,
+                        "mac": record.mac,
+                    }
+                )
+            except DuplicateKeyError:
+                _same_record_or_raise(audit.find_one({"_id": record.seq}, {"mac": 1}), record)
         # Move the head forward only: the upsert's insert collides (and is ignored) when a
         # head with a later seq already exists.
         with contextlib.suppress(DuplicateKeyError):

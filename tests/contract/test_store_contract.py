@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.audit import AuditLog
-from core.errors import OrderError
+from core.audit import AuditLog, seal
+from core.errors import AuditChainError, OrderError
 from core.messages import Envelope, Note
 from core.orders import Fill, Order, OrderIntent, OrderSide, OrderStatus
 from core.portfolio import Portfolio, apply_fill
@@ -182,18 +182,6 @@ def test_audit_chain_with_wrong_key_fails_at_first_record(store: Store) -> None:
 
 
 # -- behaviour every backend must share (found diverging in review) -------------------------
-def _known_gap(
-    request: pytest.FixtureRequest,
-    backend: str,
-    reason: str,
-    raises: type[BaseException] = AssertionError,
-) -> None:
-    """Mark this case as a known failure of one backend, failing only the way it is known
-    to; strict, so the fix turns the mark into an error that asks for its removal."""
-    if request.node.callspec.params.get("store") == backend:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=raises))
-
-
 def test_documents_when_several_collections_then_each_lists_its_own_in_update_order(
     store: Store,
 ) -> None:
@@ -267,3 +255,20 @@ def test_audit_append_when_same_record_retried_then_stored_once_and_chain_verifi
     store.audit_append(record)  # a retry after a timeout whose write had landed
     assert store.audit_records() == [record]
     assert log.verify().ok
+
+
+def test_audit_append_when_record_does_not_extend_the_chain_then_chain_error_and_unchanged(
+    store: Store,
+) -> None:
+    log = AuditLog(store, KEY)
+    first, second = log.append("ops", "halt", {}), log.append("ops", "resume", {})
+    stale = seal(KEY, first, "ops", "halt", {"late": True})  # seq 2 again: lost a race
+    gap = seal(KEY, second.model_copy(update={"seq": 5}), "ops", "halt", {})  # seq 6
+    forked = seal(KEY, second.model_copy(update={"mac": "f" * 64}), "ops", "halt", {})
+    for record in (stale, gap, forked):
+        with pytest.raises(AuditChainError, match=f"seq {record.seq}"):
+            store.audit_append(record)
+    assert store.audit_records() == [first, second]
+    assert store.audit_head() == (2, second.mac)
+    assert log.verify().ok
+    assert log.append("ops", "after", {}).seq == 3  # the chain goes on from its real tip

@@ -188,3 +188,18 @@ def test_indexes_when_started_then_every_declared_index_exists_with_its_uniquene
         assert bool(found[0].get("unique", False)) is unique, (collection, keys)
     again = MongoStore(client, db_name="q")  # create_index is idempotent: reopening is fine
     assert again.schema_version == SCHEMA_VERSION
+
+
+def test_audit_when_crash_left_head_behind_then_next_append_extends_tip_and_heals_head(
+    store: MongoStore, client: mongomock.MongoClient
+) -> None:
+    log = AuditLog(store, KEY)
+    first = log.append("ops", "halt", {})
+    log.append("ops", "resume", {})
+    # A crash between record 2's insert and its head update: the head still says 1.
+    client["q"]["meta"].update_one({"_id": "audit_head"}, {"$set": {"seq": 1, "mac": first.mac}})
+    assert not log.verify().ok
+    third = log.append("ops", "halt", {})
+    assert third.seq == 3
+    assert store.audit_head() == (3, third.mac)
+    assert log.verify().ok
