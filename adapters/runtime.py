@@ -71,6 +71,31 @@ def resolve_universe(
     return symbols
 
 
+def data_span(market: MarketData, symbols: list[str]) -> tuple[date, date]:
+    """The first and the last day any of ``symbols`` has a bar."""
+    firsts, lasts = [], []
+    for symbol in symbols:
+        stamps = market.bars(symbol).timestamps
+        if len(stamps):
+            firsts.append(stamps[0].astype("datetime64[D]").item())
+            lasts.append(stamps[-1].astype("datetime64[D]").item())
+    if not lasts:
+        raise ConfigurationError(f"no bars at all for {', '.join(symbols)}")
+    return min(firsts), max(lasts)
+
+
+def check_cycle_date(market: MarketData, symbols: list[str], as_of: date) -> None:
+    """Refuse a cycle date outside the data before anything is touched: a cycle after the
+    last bar would trade on stale prices (and move the paper account's bar clock past
+    every later session); one before the first bar has nothing to decide on."""
+    first, last = data_span(market, symbols)
+    if not first <= as_of <= last:
+        raise ConfigurationError(
+            f"--date {as_of} is outside the market data ({first} .. {last});"
+            " update the data or pick a day inside it"
+        )
+
+
 def current_trading_state(settings: Settings) -> TradingState:
     """The shared trading state (kill switch included) when it is shared between processes
     (Redis); an in-memory state belongs to this process alone and starts ACTIVE."""
@@ -277,8 +302,18 @@ async def run_simulation(
 
     from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
     from adapters.storage.sqlite import SqliteStore
-    from workflows.simulate import simulate
+    from workflows.simulate import simulate, trading_sessions
 
+    if end < start:
+        raise ConfigurationError(f"--to {end} is before --from {start}")
+    market = market or load_market(settings, universe_file)
+    symbols = resolve_universe(settings, market, universe_file)
+    if not trading_sessions(market, symbols, start, end):  # before any directory is made
+        first, last = data_span(market, symbols)
+        raise ConfigurationError(
+            f"no trading session with bars between --from {start} and --to {end};"
+            f" the market data covers {first} .. {last}"
+        )
     name = name or f"{start.isoformat()}_{end.isoformat()}"
     sim_dir = settings.state_dir / "simulations" / name
     if fresh and sim_dir.exists():

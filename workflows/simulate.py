@@ -31,14 +31,17 @@ def trading_sessions(market: MarketData, symbols: list[str], start: date, end: d
     import exchange_calendars as xcals
     import pandas as pd
 
-    calendar = xcals.get_calendar("XNYS", start=pd.Timestamp(start) - pd.Timedelta(days=7))
-    sessions = {
-        s.date() for s in calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-    }
     in_data: set[date] = set()
     for symbol in symbols:
         stamps = market.bars(symbol, start=start, end=end).timestamps
         in_data |= {d.item() for d in stamps.astype("datetime64[D]")}
+    if not in_data:
+        return []
+    # The calendar spans only the days with data: its default bounds (about a year ahead
+    # of today) would refuse a range beyond them.
+    lo, hi = pd.Timestamp(min(in_data)), pd.Timestamp(max(in_data))
+    calendar = xcals.get_calendar("XNYS", start=lo - pd.Timedelta(days=7), end=hi)
+    sessions = {s.date() for s in calendar.sessions_in_range(lo, hi)}
     return sorted(sessions & in_data)
 
 

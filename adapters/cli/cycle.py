@@ -100,7 +100,13 @@ def run(
     """Run one cycle (or resume it after a crash: same cycle id)."""
     import asyncio
 
-    from adapters.runtime import cycle_service, load_market, resolve_universe, with_overrides
+    from adapters.runtime import (
+        check_cycle_date,
+        cycle_service,
+        load_market,
+        resolve_universe,
+        with_overrides,
+    )
 
     if broker not in (None, "paper", "ibkr"):
         raise fail(f"--broker must be paper or ibkr, not {broker!r}")
@@ -111,6 +117,7 @@ def run(
         as_of = date.fromisoformat(on) if on else last_data_date(market, symbols)
     except ValueError:
         raise fail(f"--date must be YYYY-MM-DD, not {on!r}") from None
+    check_cycle_date(market, symbols, as_of)
 
     async def go() -> dict[str, Any]:
         async with cycle_service(s, llm=llm, universe_file=universe, market=market) as service:

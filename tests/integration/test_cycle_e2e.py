@@ -237,3 +237,14 @@ async def test_cycle_when_llm_budget_runs_out_then_offline_fallback_and_report_s
     fallback_rows = report.split("## LLM fallbacks", 1)[1]
     assert "| research_manager | budget_exhausted |" in fallback_rows
     assert "$0.0040 charged of $0.0050 per cycle" in report
+
+
+@pytest.mark.parametrize("day", ["2030-01-02", "1999-12-31"])
+def test_cycle_run_when_date_outside_the_data_then_clear_error_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: str
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["cycle", "run", "--date", day, "--json"])
+    assert result.exit_code != 0
+    assert f"--date {day} is outside the market data (2000-03-01 .. 2013-03-01)" in result.output
+    assert not (tmp_path / "var" / "quorum.db").exists()

@@ -137,3 +137,22 @@ def test_simulate_cli_when_to_before_from_then_clear_error(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["simulate", "--from", "2013-02-01", "--to", "2013-01-01"])
     assert result.exit_code != 0
     assert "before --from" in result.output
+
+
+@pytest.mark.parametrize("span", [("2030-01-01", "2030-02-01"), ("1990-01-01", "1990-02-01")])
+def test_simulate_cli_when_no_session_with_data_then_clear_error_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, span: tuple[str, str]
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["simulate", "--from", span[0], "--to", span[1]])
+    assert result.exit_code != 0
+    assert "no trading session with bars between" in result.output
+    assert "covers 2000-03-01 .. 2013-03-01" in result.output
+    assert not (tmp_path / "var" / "simulations").exists()
+
+
+def test_trading_sessions_when_range_runs_past_the_data_then_stops_at_the_last_bar() -> None:
+    market = MemoryMarket(["AAPL"], "2013-01-02", 20)
+    sessions = trading_sessions(market, ["AAPL"], date(2013, 1, 2), date(2031, 1, 1))
+    assert len(sessions) == 19  # 20 business days, one of them a holiday (MLK day)
+    assert trading_sessions(market, ["AAPL"], date(2030, 1, 1), date(2031, 1, 1)) == []
