@@ -28,6 +28,7 @@ from core.orders import Fill
 from core.portfolio import Portfolio
 from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import RiskLimits, TradingState
+from workflows.agent_runner import stable_ids
 from workflows.report import cycle_report_stem, write_cycle_report
 from workflows.runner import Graph, UpdateHook, cycle_status, run_cycle
 from workflows.state import CycleConfig, CycleDeps, CycleState
@@ -186,7 +187,9 @@ class CycleService:
                 sender="daily_cycle",
                 payload=Note(topic="llm_usage", data=ledger),
             )
-            self.store.append_message(usage)
+            run_id = state.get("run_id")  # a report step re-run after a crash: one note
+            scope = f"{run_id}|{state['cycle_id']}|report:llm_usage" if run_id else None
+            self.store.append_message(stable_ids([usage], scope)[0])
         path = write_cycle_report(
             self.reports_dir,
             summary,

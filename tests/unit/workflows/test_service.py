@@ -73,3 +73,32 @@ async def test_feed_bars_when_source_ignores_the_range_then_only_the_range_is_fe
     assert await feed_bars(broker, market, store, ["AAPL"], days[10]) == 0
     assert await feed_bars(broker, market, store, ["AAPL"], days[11]) == 1
     assert store.fills()[0].ts.date() == days[11]
+
+
+async def test_write_report_when_rerun_after_a_crash_then_one_llm_usage_note(
+    account, tmp_path: Path
+) -> None:
+    from adapters.llm.budget import BudgetedReasoner
+    from adapters.llm.offline import OfflineReasoner
+    from tests.unit.workflows.scripted import scripted_registry
+    from workflows.service import CycleService
+
+    store, broker = account
+    service = CycleService(
+        app=None,  # type: ignore[arg-type]  # write_report does not run the graph
+        store=store,
+        market=MemoryMarket(["AAPL"], "2024-01-02", 30),
+        registry=scripted_registry(),
+        universe=["AAPL"],
+        reports_dir=tmp_path / "reports",
+        broker=broker,
+        reasoner=BudgetedReasoner(OfflineReasoner(), 1.0),
+    )
+    state = {"cycle_id": "c1", "run_id": "r1", "as_of": "2024-01-10", "messages": []}
+    for _ in range(2):  # the report step ran, the process died before its checkpoint
+        await service.write_report(state, service.deps())  # type: ignore[arg-type]
+    notes = [m for m in store.messages_by_kind("note", "c1") if m.payload.topic == "llm_usage"]
+    assert len(notes) == 1
+    await service.write_report({**state, "run_id": "r2"}, service.deps())  # type: ignore[arg-type]
+    notes = [m for m in store.messages_by_kind("note", "c1") if m.payload.topic == "llm_usage"]
+    assert len(notes) == 2  # a new run of the cycle is a new record
