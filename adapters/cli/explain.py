@@ -25,6 +25,9 @@ def explain(
     from workflows.explain import explain as explain_order
 
     s = settings()
+    if s.storage.kind == "sqlite" and not s.sqlite_file.exists():
+        # Nothing ran here yet: say so rather than create an empty store to look in.
+        raise fail(f"no journal at {s.sqlite_file}: no cycle has run there", EXIT_INVALID)
     store = open_store(s)
     try:
         result = explain_order(store, order_id)

@@ -248,3 +248,13 @@ def test_cycle_run_when_date_outside_the_data_then_clear_error_and_nothing_writt
     assert result.exit_code != 0
     assert f"--date {day} is outside the market data (2000-03-01 .. 2013-03-01)" in result.output
     assert not (tmp_path / "var" / "quorum.db").exists()
+
+
+def test_explain_when_no_cycle_ever_ran_then_clear_error_and_no_store_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    result = CliRunner().invoke(app, ["explain", "paper-000001"])
+    assert result.exit_code != 0
+    assert "no journal at" in result.output
+    assert not (tmp_path / "var" / "quorum.db").exists()
