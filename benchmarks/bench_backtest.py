@@ -240,12 +240,32 @@ CACHE_PROBE = textwrap.dedent(
     tools.costs.slipped_price(100.0, 1, 5.0)  # first dispatch: Numba/LLVM start-up
     t_first = time.perf_counter() - t0
     import tools.indicators as ind
+    from tools.indicators._registry import INDICATORS
     rng = np.random.default_rng(0)
     c = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))
     o, h, l = c * 1.001, c * 1.01, c * 0.99
-    for fn in (ind.sma, ind.ema, ind.wma, ind.dema, ind.tema, ind.kama, ind.rsi):
-        fn(c, 10)
-    ind.macd(c); ind.bbands(c, 20); ind.atr(h, l, c, 14); ind.donchian(h, l, 20)
+    v = rng.integers(1_000, 10_000, 300).astype(np.float64)
+    columns = {"real": c, "close": c, "high": h, "low": l, "volume": v}
+    for name in ind.INDICATOR_NAMES:  # every indicator, default parameters
+        getattr(ind, name)(*(columns[k] for k in INDICATORS[name].inputs))
+    ind.panel(None, np.vstack([h, h]), np.vstack([l, l]), np.vstack([c, c]),
+              np.vstack([v, v]), [ind.IndicatorSpec(n) for n in ind.INDICATOR_NAMES])
+    import tools.risk_metrics as rm
+    r = rm.simple_returns(c)
+    rm.log_returns(c); rm.equity_curve(r); rm.drawdown_series(c); rm.max_drawdown(c)
+    rm.max_drawdown_from_returns(r); rm.annualized_volatility(r); rm.sharpe_ratio(r)
+    rm.sortino_ratio(r); rm.cagr(r); rm.calmar_ratio(r); rm.historical_var(r)
+    rm.historical_cvar(r); rm.parametric_var(r); rm.parametric_cvar(r); rm.beta(r, r)
+    rm.correlation(r, r)
+    import tools.sizing as sz
+    sz.atr_position_size(1e5, 1e5, 50.0, 1.0, 0.01, 2.0, 0.3)
+    sz.atr_position_sizes(1e5, 1e5, c, c * 0.02, 0.01, 2.0, 0.3)
+    sz.fixed_fractional_size(1e5, 1e5, 50.0, 48.0, 0.01, 0.3)
+    sz.pyramid_plan(50.0, 1.0, 1, 100, 1.0, 4, 0.5, 2.0, 400)
+    from tools.pretrade import pretrade_check
+    i64 = np.array([0, 1], dtype=np.int64)
+    pretrade_check(1e5, 1e5, 1e5, i64, np.array([50.0, 60.0]), 1, 50.0, i64, i64,
+                   np.array([50.0, 60.0]), 0, 0.05, 0.02, 0.3, 1.0, 10, 0.05, 2.5e5)
     from tools.strategies import STRATEGIES, signal_for, ma_crossover_grid
     for name in STRATEGIES:
         signal_for(name, o, h, l, c)
@@ -292,8 +312,9 @@ def cache_section() -> str:
     return (
         "Whole `tools` package in a fresh interpreter: import NumPy + Numba, import every "
         "`tools` module, the first call of one trivial cached kernel (Numba/LLVM start-up), "
-        "then the first call of every indicator, each strategy, one backtest with stops "
-        "(with its `Trade` list), one sweep and the Monte Carlo kernels. Cold = empty "
+        "then the first call of every indicator, the panel, every risk metric, the sizing "
+        "kernels, the pre-trade check, each strategy, one backtest with stops (with its "
+        "`Trade` list), one sweep and the Monte Carlo kernels. Cold = empty "
         "`NUMBA_CACHE_DIR` (everything compiles); warm = the same directory again (kernels "
         "load from the on-disk cache). Times are cumulative from interpreter start.\n\n"
         "| cache | numpy + numba imported (s) | + all tools modules (s) | + first dispatch (s) "
