@@ -215,8 +215,9 @@ def run() -> str:
     ]
     table = "\n".join(f"| {name} | {n:,} | {t * 1e3:.2f} | {n / t:,.0f} |" for name, n, t in rows)
     verdict = "met" if kernel_rate >= TARGET else f"MISSED by {TARGET / kernel_rate:.2f}x"
+    n_open = int(s["open"])
     body = f"""
-{N_SYMBOLS} symbols (orders on {ACTIVE_SYMBOLS}), 30 open positions at the start; orders
+{N_SYMBOLS} symbols (orders on {ACTIVE_SYMBOLS}), {n_open} open positions at the start; orders
 are checked sequentially (each approved order updates the simulated portfolio). Kernel and
 reference agree on all {N_ORDERS:,} verdicts. Verdict mix: {mix}.
 
