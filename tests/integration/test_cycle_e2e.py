@@ -54,10 +54,12 @@ def test_cycle_run_json_when_offline_on_shipped_data_then_all_desks_run_and_orde
 
     store = SqliteStore(tmp_path / "var" / "quorum.db")
     try:
-        senders = {m.sender for m in store.messages_by_cycle("cycle-2013-02-27")}
+        journaled = store.messages_by_cycle("cycle-2013-02-27")
         orders = store.orders()
     finally:
         store.close()
+    senders = {m.sender for m in journaled}
+    assert_declared_kinds(journaled)
     for agent in (
         "market_data", "fundamentals", "news_sentiment", "market_regime", "momentum",
         "mean_reversion", "ma_crossover", "technical_analyst", "bull_researcher",
@@ -82,6 +84,18 @@ def test_cycle_run_json_when_offline_on_shipped_data_then_all_desks_run_and_orde
     replayed = json.loads(replay.stdout)
     assert replayed["same_orders"] is True
     assert replayed["original"] == replayed["replayed"] != []
+
+
+def assert_declared_kinds(messages: list[Envelope]) -> None:
+    """Every message an agent journaled is of a kind its spec declares it produces."""
+    from agents.registry import REGISTRY
+
+    undeclared = {
+        (m.sender, m.kind)
+        for m in messages
+        if m.sender in REGISTRY and m.kind not in REGISTRY[m.sender].produces
+    }
+    assert not undeclared, f"agents produced kinds they do not declare: {sorted(undeclared)}"
 
 
 def _decision(symbol: str, direction: str, **extra: Any) -> dict[str, Any]:
@@ -203,6 +217,7 @@ async def test_cycle_when_replayed_answer_is_hostile_then_no_order_and_rejection
         summary, messages, orders = await _replay_cycle(tmp_path, HOSTILE[case])
     assert orders == []
     assert summary["orders"] == []
+    assert_declared_kinds(messages)
     rejected = _llm_rejections(messages)
     reasons = {(r.source, r.denial.context.get("reason")) for r in rejected}
     assert reasons == EXPECTED_REASONS[case]
