@@ -45,7 +45,7 @@ from core.errors import ConfigurationError, OrderError, TemporaryError
 from core.instruments import Instrument
 from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderStatus
 from core.portfolio import Position
-from core.ports import AccountSummary, BrokerEvent, BrokerEventType, Store
+from core.ports import AccountSummary, BrokerEvent, BrokerEventType, RateLimiter, Store
 
 log = logging.getLogger("quorum.ibkr")
 __all__ = ["AmbiguousContractError", "ContractNotFoundError", "IBKRBroker"]
@@ -57,7 +57,9 @@ STARTUP_REQUESTS = 7
 
 
 class IBKRBroker:
-    def __init__(self, config: IbkrConfig, store: Store) -> None:
+    def __init__(
+        self, config: IbkrConfig, store: Store, shared_pacing: RateLimiter | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
@@ -71,7 +73,9 @@ class IBKRBroker:
                 on_disconnected=self._on_disconnected,
             )
         )
-        self.pacer = Pacer(config.messages_per_second, config.orders_per_minute)
+        self.pacer = Pacer(
+            config.messages_per_second, config.orders_per_minute, shared=shared_pacing
+        )
         self.client_id = config.client_id
         self.last_reconcile: list[BrokerEvent] = []
         self.contracts = ContractResolver(self.client, self.pacer, config, self._backoff)

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from core.ports import RateLimiter
+
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``capacity`` banked."""
@@ -80,28 +82,50 @@ class RollingWindowLimiter:
                 await asyncio.sleep(wait)
 
 
+def bucket_shape(messages_per_second: float, burst: int = 5) -> tuple[int, float]:
+    """(capacity, refill per second) of a bucket that never lets more than
+    ``messages_per_second`` into any one-second window."""
+    capacity = max(1, min(burst, int(messages_per_second) - 1))
+    return capacity, messages_per_second - capacity
+
+
 class Pacer:
     """Every outgoing message takes a token; every order also takes an order slot.
 
     A bucket lets through at most ``capacity + rate * T`` tokens in any ``T`` seconds, so
     with a burst of ``burst`` tokens and a refill of ``messages_per_second - burst`` per
     second no one-second window ever carries more than ``messages_per_second``.
+
+    With ``shared`` (a limiter in the shared trading state, e.g. Redis), every message
+    also takes a token there, so several processes talking to one TWS together stay
+    within its budget; the local bucket still smooths this process's own bursts.
     """
 
     def __init__(
-        self, messages_per_second: float = 45.0, orders_per_minute: int = 100, burst: int = 5
+        self,
+        messages_per_second: float = 45.0,
+        orders_per_minute: int = 100,
+        burst: int = 5,
+        shared: RateLimiter | None = None,
     ) -> None:
-        burst = max(1, min(burst, int(messages_per_second) - 1))
-        self.messages = TokenBucket(messages_per_second - burst, capacity=burst)
+        capacity, refill = bucket_shape(messages_per_second, burst)
+        self.messages = TokenBucket(refill, capacity=capacity)
         self.orders = RollingWindowLimiter(orders_per_minute)
+        self.shared = shared
+
+    async def _one_message(self) -> None:
+        await self.messages.acquire()
+        if self.shared is not None:
+            while (wait := self.shared.try_acquire(1)) > 0:
+                await asyncio.sleep(wait)
 
     async def message(self, n: int = 1) -> None:
         for _ in range(n):
-            await self.messages.acquire()
+            await self._one_message()
 
     async def order(self) -> None:
         await self.orders.acquire()
-        await self.messages.acquire()
+        await self._one_message()
 
 
 def backoff_delay(rng: random.Random, attempt: int, base: float, cap: float) -> float:
