@@ -11,12 +11,16 @@ Imports are inside the functions: choosing SQLite never imports pymongo or redis
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from adapters.bus.policy import StreamPolicy
 from config.settings import Settings
 from core.errors import ConfigurationError
 from core.ports import ReliableBus, SharedState, Store
+
+if TYPE_CHECKING:
+    from workflows.control import TradingControl
 
 
 def _where(url: str) -> str:
@@ -86,3 +90,16 @@ def make_state(settings: Settings) -> SharedState:
     from adapters.state.redis_state import RedisSharedState
 
     return RedisSharedState.from_url(_redis_url(settings))
+
+
+def make_control(settings: Settings, store: Store) -> TradingControl:
+    """The operator's trading control: the store always, the shared state when processes
+    share one (Redis bus), the audit chain for every change."""
+    from config.secrets import audit_key
+    from core.audit import AuditLog
+    from workflows.control import TradingControl
+
+    secret = settings.secrets.audit_key
+    key = audit_key(secret.get_secret_value() if secret else None, settings.state_dir)
+    shared = make_state(settings) if settings.bus.kind == "redis" else None
+    return TradingControl(store, AuditLog(store, key), shared)

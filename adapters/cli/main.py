@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "adapters.cli.simulate",
     "adapters.cli.explain",
     "adapters.cli.backtest",
+    "adapters.cli.trading",
     "adapters.cli.broker",
     "adapters.cli.ibkr",
     "adapters.cli.data",
