@@ -206,6 +206,12 @@ class CycleService:
         if isinstance(self.reasoner, HasLedger):
             self.reasoner.begin_cycle(cycle_id)
         status = await cycle_status(self.app, cycle_id)
+        recorded = self.store.get_document(CYCLES, cycle_id) if status == "finished" else None
+        if recorded is not None and recorded.get("summary"):
+            # The cycle's own result, as of its day: recomputing it now would report
+            # today's equity and later fills under that day (a resumed simulation's
+            # equity curve would be wrong).
+            return dict(recorded["summary"])
         if status != "finished" and isinstance(self.broker, BarDriven):
             fills = await feed_bars(self.broker, self.market, self.store, self.universe, as_of)
             self.opening_fills[cycle_id] = self.opening_fills.get(cycle_id, 0) + fills

@@ -156,3 +156,32 @@ def test_trading_sessions_when_range_runs_past_the_data_then_stops_at_the_last_b
     sessions = trading_sessions(market, ["AAPL"], date(2013, 1, 2), date(2031, 1, 1))
     assert len(sessions) == 19  # 20 business days, one of them a holiday (MLK day)
     assert trading_sessions(market, ["AAPL"], date(2030, 1, 1), date(2031, 1, 1)) == []
+
+
+def test_simulate_when_rerun_with_same_name_then_finished_days_are_read_back_not_rerun(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path)
+
+    def run(end: date) -> Any:
+        return asyncio.run(run_simulation(settings, START, end, llm="offline", name="s"))
+
+    first = run(date(2013, 1, 3))
+    store = SqliteStore(tmp_path / "simulations" / "s" / "quorum.db")
+    try:
+        journal_before = {
+            d["cycle_id"]: len(store.messages_by_cycle(d["cycle_id"])) for d in first.days
+        }
+        orders_before = len(store.orders())
+    finally:
+        store.close()
+    again = run(END)  # one more session: the first two are finished cycles
+    assert [d["date"] for d in again.days] == ["2013-01-02", "2013-01-03", "2013-01-04"]
+    assert _decisions(again)[:2] == _decisions(first)
+    store = SqliteStore(tmp_path / "simulations" / "s" / "quorum.db")
+    try:
+        for cycle_id, size in journal_before.items():
+            assert len(store.messages_by_cycle(cycle_id)) == size  # nothing ran again
+        assert len(store.orders()) == orders_before + len(again.days[2]["orders"])
+    finally:
+        store.close()
