@@ -100,6 +100,7 @@ def run(
     """Run one cycle (or resume it after a crash: same cycle id)."""
     import asyncio
 
+    from adapters.llm.factory import check_spec
     from adapters.runtime import (
         check_cycle_date,
         cycle_service,
@@ -111,6 +112,7 @@ def run(
     if broker not in (None, "paper", "ibkr"):
         raise fail(f"--broker must be paper or ibkr, not {broker!r}")
     s = with_overrides(settings(), broker=broker, llm=llm)
+    check_spec(llm, s)
     market = load_market(s, universe)
     symbols = resolve_universe(s, market, universe)
     try:

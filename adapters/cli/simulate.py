@@ -68,7 +68,10 @@ def simulate(
     first, last = parse_day(start, "--from"), parse_day(end, "--to")
     if last < first:
         raise fail(f"--to {last} is before --from {first}")
+    from adapters.llm.factory import check_spec
+
     s = with_overrides(settings(), broker="paper", llm=llm)
+    check_spec(llm, s)
     result = asyncio.run(
         run_simulation(
             s,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from adapters.llm.budget import BudgetedReasoner
 from adapters.llm.cache import CachedReasoner
 from adapters.llm.offline import OfflineReasoner
-from adapters.llm.replay import ReplayReasoner
+from adapters.llm.replay import ReplayReasoner, read_replay_file
 from core.errors import ConfigurationError
 from core.ports import Reasoner, Store
 
@@ -23,13 +23,35 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 
+def _resolved(spec: str | None, settings: Settings) -> str:
+    spec = (spec or settings.llm.provider).strip()
+    if spec == "replay" and settings.llm.replay_file is not None:
+        spec = f"replay:{settings.llm.replay_file}"
+    return spec
+
+
+def check_spec(spec: str | None, settings: Settings) -> None:
+    """Refuse an unknown backend or a replay file that cannot be read, before anything is
+    opened or written (the CLI calls this first)."""
+    spec = _resolved(spec, settings)
+    if spec in ("offline", "anthropic", "cache"):
+        return
+    if spec.startswith("replay:"):
+        path = spec.removeprefix("replay:")
+        if not path:
+            raise ConfigurationError("replay backend needs a file: --llm replay:FILE")
+        read_replay_file(path)  # names the file and the line of a bad record
+        return
+    raise ConfigurationError(
+        f"unknown LLM backend {spec!r}: use offline, anthropic, replay:FILE or cache"
+    )
+
+
 def make_reasoner(
     spec: str | None, settings: Settings, store: Store | None = None
 ) -> BudgetedReasoner:
     llm = settings.llm
-    spec = (spec or llm.provider).strip()
-    if spec == "replay" and llm.replay_file is not None:
-        spec = f"replay:{llm.replay_file}"
+    spec = _resolved(spec, settings)
     inner: Reasoner
     if spec == "offline":
         return BudgetedReasoner(OfflineReasoner(), llm.budget_usd_per_cycle, store)

@@ -273,3 +273,35 @@ def test_explain_when_no_cycle_ever_ran_then_clear_error_and_no_store_created(
     assert result.exit_code != 0
     assert "no journal at" in result.output
     assert not (tmp_path / "var" / "quorum.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--broker", "schwab"], "--broker must be paper or ibkr, not 'schwab'"),
+        (["--llm", "gpt"], "unknown LLM backend 'gpt'"),
+        (["--llm", "replay:missing.jsonl"], "replay file not found: missing.jsonl"),
+        (["--date", "27/02/2013"], "--date must be YYYY-MM-DD, not '27/02/2013'"),
+    ],
+    ids=["broker", "llm", "replay-file", "date-format"],
+)
+def test_cycle_run_when_option_invalid_then_names_it_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["cycle", "run", *args, "--json"])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "var").exists()
+
+
+def test_cycle_run_when_universe_has_a_symbol_without_bars_then_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("QUORUM_UNIVERSE__SYMBOLS", '["AAPL", "TSLA"]')
+    result = CliRunner().invoke(app, ["cycle", "run", "--json"])
+    assert result.exit_code != 0
+    assert "no bars for TSLA in the market data" in result.output
+    assert not (tmp_path / "var" / "quorum.db").exists()

@@ -185,3 +185,14 @@ def test_simulate_when_rerun_with_same_name_then_finished_days_are_read_back_not
         assert len(store.orders()) == orders_before + len(again.days[2]["orders"])
     finally:
         store.close()
+
+
+def test_simulate_cli_when_llm_backend_unknown_then_clear_error_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    args = ["simulate", "--from", "2013-01-02", "--to", "2013-01-04", "--llm", "gpt"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "unknown LLM backend 'gpt'" in result.output
+    assert not (tmp_path / "var").exists()

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.llm.budget import BudgetedReasoner
 from adapters.llm.cache import CachedReasoner
-from adapters.llm.factory import make_reasoner
+from adapters.llm.factory import check_spec, make_reasoner
 from adapters.llm.offline import OfflineReasoner
 from adapters.llm.replay import ReplayReasoner
 from adapters.storage.sqlite import SqliteStore
@@ -60,7 +60,7 @@ def test_make_reasoner_when_anthropic_key_set_then_model_from_settings() -> None
 def test_importing_the_cli_and_the_offline_path_never_imports_the_anthropic_sdk() -> None:
     code = (
         "import sys, adapters.cli.main, adapters.llm.factory, agents.registry\n"
-        "from adapters.llm.factory import make_reasoner\n"
+        "from adapters.llm.factory import check_spec, make_reasoner\n"
         "from config.settings import Settings\n"
         "make_reasoner('offline', Settings())\n"
         "sdk = ('anthropic', 'langchain_anthropic')\n"
@@ -76,3 +76,21 @@ def test_importing_the_cli_and_the_offline_path_never_imports_the_anthropic_sdk(
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_check_spec_when_backend_unknown_or_replay_file_bad_then_configuration_error(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    for good in ("offline", "anthropic", "cache", None):
+        check_spec(good, settings)
+    with pytest.raises(ConfigurationError, match="unknown LLM backend 'gpt'"):
+        check_spec("gpt", settings)
+    with pytest.raises(ConfigurationError, match="needs a file"):
+        check_spec("replay:", settings)
+    with pytest.raises(ConfigurationError, match="replay file not found"):
+        check_spec(f"replay:{tmp_path / 'none.jsonl'}", settings)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"agent": "bull_researcher", "response": "{}"}\nnot json\n')
+    with pytest.raises(ConfigurationError, match=r"bad\.jsonl:2"):
+        check_spec(f"replay:{bad}", settings)
