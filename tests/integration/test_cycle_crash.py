@@ -152,6 +152,11 @@ def test_cycle_run_cli_when_killed_after_execution_then_rerun_completes_with_one
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    progress = crashed.stderr  # the interactive run prints one line per finished step
+    for desk, step in [("data desk", "data:market_data"), ("risk desk", "risk_gate"),
+                       ("execution desk", "execution")]:  # fmt: skip
+        assert any(desk in line and step in line for line in progress.splitlines()), progress
+    assert "reconciliation" not in progress  # killed right after execution
     store = SqliteStore(tmp_path / "var" / "quorum.db")
     sent = sorted(o.client_ref for o in store.orders())
     store.close()
