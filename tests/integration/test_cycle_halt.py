@@ -1,8 +1,9 @@
-"""The halt path with the real agents: the 22 registry agents on the shipped bars, and an
-agents' book that has fallen 9 % from its peak. The real ``drawdown_guard`` must halt the
-cycle at the risk gate: the report is written, no order reaches the broker, the
+"""The graph's conditional edges with the real agents (22 registry agents, shipped bars).
+
+Halt: an agents' book that has fallen 9 % from its peak. The real ``drawdown_guard`` must
+halt the cycle at the risk gate: the report is written, no order reaches the broker, the
 ``state_change`` is journaled. The control run (same day, no drawdown) trades, so the halt
-is what stopped the orders."""
+is what stopped the orders. No intent: a day the desk does not trade skips execution."""
 
 from __future__ import annotations
 
@@ -88,3 +89,19 @@ async def test_cycle_when_book_at_its_peak_then_same_day_trades(tmp_path: Path) 
     assert any(isinstance(m.payload, TradeIdeaPayload) for m in run["messages"])
     assert summary["orders"], "without a drawdown the desk trades on this day"
     assert not any(isinstance(m.payload, StateChange) for m in run["messages"])
+
+
+async def test_cycle_when_real_desk_has_no_order_intent_then_execution_is_skipped(
+    tmp_path: Path,
+) -> None:
+    # 2013-01-10, AAPL + MSFT, offline: shortlisted on weak readings, nothing to trade.
+    settings = load_settings(state_dir=tmp_path / "var", universe={"symbols": ["AAPL", "MSFT"]})
+    async with cycle_service(settings, llm="offline") as service:
+        summary = await service.run(date(2013, 1, 10))
+        steps = (await service.app.aget_state(_thread(summary["cycle_id"]))).values["steps"]
+        orders = service.store.orders()
+    assert summary["status"] == "completed"
+    assert summary["orders"] == [] and orders == []
+    assert "research_manager" in steps and "portfolio_manager" in steps
+    assert "execution" not in steps
+    assert steps[steps.index("portfolio_manager") + 1] == "reconciliation"
