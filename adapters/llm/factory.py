@@ -34,6 +34,10 @@ def check_spec(spec: str | None, settings: Settings) -> None:
     """Refuse an unknown backend or a replay file that cannot be read, before anything is
     opened or written (the CLI calls this first)."""
     spec = _resolved(spec, settings)
+    if spec == "anthropic" and settings.llm.anthropic_api_key is None:
+        raise ConfigurationError(
+            "the anthropic backend needs an API key: set QUORUM_LLM__ANTHROPIC_API_KEY"
+        )
     if spec in ("offline", "anthropic", "cache"):
         return
     if spec.startswith("replay:"):

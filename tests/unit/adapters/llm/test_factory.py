@@ -82,8 +82,11 @@ def test_check_spec_when_backend_unknown_or_replay_file_bad_then_configuration_e
     tmp_path: Path,
 ) -> None:
     settings = Settings()
-    for good in ("offline", "anthropic", "cache", None):
+    for good in ("offline", "cache", None):
         check_spec(good, settings)
+    check_spec("anthropic", Settings(llm={"anthropic_api_key": "sk-test"}))
+    with pytest.raises(ConfigurationError, match="needs an API key"):
+        check_spec("anthropic", Settings(llm={"anthropic_api_key": None}))
     with pytest.raises(ConfigurationError, match="unknown LLM backend 'gpt'"):
         check_spec("gpt", settings)
     with pytest.raises(ConfigurationError, match="needs a file"):
