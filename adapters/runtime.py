@@ -7,8 +7,8 @@ Used by ``quorum cycle run|replay``, ``quorum simulate`` and ``quorum demo``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ConfigurationError
 from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import TradingState
+from core.topics import CYCLE_LOCK
 
 if TYPE_CHECKING:
     from agents.base import AgentSpec
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from workflows.simulate import SimulationResult
 
 DATA_SUBDIR = "us_daily"
+CYCLE_LOCK_TTL_MS = 3_600_000
 
 
 def with_overrides(
@@ -96,17 +98,29 @@ def check_cycle_date(market: MarketData, symbols: list[str], as_of: date) -> Non
         )
 
 
-def current_trading_state(settings: Settings) -> TradingState:
-    """The shared trading state (kill switch included) when it is shared between processes
-    (Redis); an in-memory state belongs to this process alone and starts ACTIVE."""
+@contextmanager
+def cycle_lock(settings: Settings) -> Iterator[None]:
+    """Only one cycle (or simulation) at a time across processes sharing a Redis bus.
+    A second one fails at once with a clear error instead of trading on the same book.
+    The lease (an hour) outlives any one cycle, and a crashed holder's lease expires by
+    itself, so a dead process never blocks trading for longer than that."""
     if settings.bus.kind != "redis":
-        return TradingState.ACTIVE
+        yield  # one process: the SQLite checkpointer already serialises the cycle
+        return
     from adapters.factories import make_state
 
     shared = make_state(settings)
+    lock = shared.lock(CYCLE_LOCK, ttl_ms=CYCLE_LOCK_TTL_MS)
+    if not lock.acquire(blocking=False):
+        shared.close()
+        raise ConfigurationError(
+            "another Quorum cycle is running (the shared cycle lock is held); "
+            "wait for it to finish or check `quorum trading status`"
+        )
     try:
-        return shared.status().effective
+        yield
     finally:
+        lock.release()
         shared.close()
 
 
@@ -137,6 +151,7 @@ async def cycle_service(
     """A ready ``CycleService``; the broker is connected and the checkpointer open until
     the block exits. Every argument left out comes from ``settings``."""
     from adapters.brokers.factory import make_broker
+    from adapters.factories import make_control
     from adapters.llm.factory import make_reasoner
     from workflows.checkpointer import sqlite_checkpointer
     from workflows.daily_cycle import build_daily_cycle
@@ -145,6 +160,7 @@ async def cycle_service(
 
     state_dir = state_dir or settings.state_dir
     async with AsyncExitStack() as stack:
+        stack.enter_context(cycle_lock(settings))
         if store is None:
             from adapters.cli.common import open_store
 
@@ -158,8 +174,9 @@ async def cycle_service(
             broker = make_broker(settings, store)
             await broker.connect()
             stack.push_async_callback(broker.disconnect)
+        control = make_control(settings, store)
         if trading_state is None:
-            trading_state = current_trading_state(settings)
+            trading_state = control.effective()
         saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
         app = build_daily_cycle().compile(checkpointer=saver)
         yield CycleService(
@@ -179,6 +196,7 @@ async def cycle_service(
             ),
             restricted=frozenset(settings.universe.restricted),
             trading_state=trading_state,
+            trading_probe=control.effective,
             agent_settings={
                 "starting_cash": settings.broker.starting_cash,
                 "mode": settings.mode,

@@ -7,6 +7,7 @@ ORDERS_EVENTS = "orders.events"
 FILLS = "orders.fills"
 STATE = "control.state"
 NOTIFICATIONS = "ops.notifications"
+CYCLE_LOCK = "lock.cycle"  # held by the one process running a cycle or simulation
 
 
 def desk(topic: str, desk_name: str) -> str:

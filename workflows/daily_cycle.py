@@ -42,6 +42,7 @@ from core.messages import (
 )
 from core.risk import Denial, DenialCode, TradingState
 from workflows.agent_runner import agent_errors, journal, make_context, run_agent
+from workflows.control import most_restrictive
 from workflows.state import AgentTask, CycleDeps, CycleState
 
 WORKFLOW = "daily_cycle"  # sender of the messages the workflow itself journals
@@ -131,6 +132,14 @@ def _note(
     )
 
 
+def _note_state(state: CycleState, trading: TradingState, reason: str) -> Envelope:
+    return Envelope(
+        cycle_id=state["cycle_id"],
+        sender=WORKFLOW,
+        payload=StateChange(state=trading, reason=reason),
+    )
+
+
 def _halted(state: CycleState) -> bool:
     return state.get("trading_state") == TradingState.HALTED.value
 
@@ -142,6 +151,8 @@ async def open_cycle(state: CycleState, runtime: Rt) -> dict[str, Any]:
     book before anyone sizes a trade on it."""
     deps = runtime.context
     trading = TradingState(state.get("trading_state") or deps.initial_trading_state)
+    if deps.trading_probe is not None:
+        trading = most_restrictive(trading, deps.trading_probe())
     started = _note(
         state,
         "cycle_started",
@@ -299,7 +310,24 @@ async def portfolio_manager(state: CycleState, runtime: Rt) -> dict[str, Any]:
 async def execution(state: CycleState, runtime: Rt) -> dict[str, Any]:
     """Place the intents through the Broker port. Intents carry ``client_ref`` = cycle id +
     intent hash, and the broker returns the existing order for a ref it has seen, so a
-    re-run of this node after a crash never sends an order twice."""
+    re-run of this node after a crash never sends an order twice. The operator's state is
+    read once more here: a kill switch engaged since the cycle opened halts the desk, and
+    the execution agent then refuses every intent with ``TRADING_HALTED``."""
+    probe = runtime.context.trading_probe
+    live = probe() if probe is not None else None
+    if live is TradingState.HALTED and not _halted(state):
+        reason = "kill switch or halt engaged during the cycle"
+        (change,) = journal(
+            runtime.context, [_note_state(state, live, reason)], _scope(state, "execution:halt")
+        )
+        halted: CycleState = {**state, "trading_state": live.value}
+        update = await _step(halted, runtime, "execution", [EXECUTION], state["messages"])
+        return {
+            **update,
+            "messages": [change, *update["messages"]],
+            "trading_state": live.value,
+            "halt_reason": reason,
+        }
     return await _step(state, runtime, "execution", [EXECUTION], state["messages"])
 
 

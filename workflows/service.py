@@ -14,7 +14,7 @@ Everything here uses ports only; ``adapters.runtime`` builds the service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -136,6 +136,7 @@ class CycleService:
     config: CycleConfig = field(default_factory=CycleConfig)
     restricted: frozenset[str] = frozenset()
     trading_state: TradingState = TradingState.ACTIVE
+    trading_probe: Callable[[], TradingState] | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # recorded with each cycle
     agent_settings: dict[str, Any] = field(default_factory=dict)  # ctx.settings for agents
     opening_fills: dict[str, int] = field(default_factory=dict)
@@ -151,6 +152,7 @@ class CycleService:
             config=self.config,
             restricted=self.restricted,
             initial_trading_state=self.trading_state,
+            trading_probe=self.trading_probe,
             agent_settings=self.agent_settings,
             report_writer=self.write_report,
         )

@@ -83,4 +83,8 @@ class CycleDeps:
     restricted: frozenset[str] = frozenset()
     agent_settings: dict[str, Any] = field(default_factory=dict)
     initial_trading_state: TradingState = TradingState.ACTIVE
+    # The operator's trading state at the moment of asking (kill switch included): read
+    # when the cycle opens and again right before execution, so a kill switch engaged
+    # mid-cycle stops the orders not yet sent.
+    trading_probe: Callable[[], TradingState] | None = None
     report_writer: ReportWriter | None = None
