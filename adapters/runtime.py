@@ -165,6 +165,11 @@ async def cycle_service(
             from adapters.cli.common import open_store
 
             store = open_store(settings)
+            if settings.bus.kind == "redis":
+                from adapters.bus.journal_tap import tapped
+                from adapters.factories import make_bus
+
+                store = tapped(store, make_bus(settings))  # the live A2A feed
             stack.callback(store.close)
         market = market or load_market(settings, universe_file)
         symbols = resolve_universe(settings, market, universe_file)

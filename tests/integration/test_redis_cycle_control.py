@@ -44,3 +44,28 @@ def test_kill_switch_engaged_in_one_process_halts_another_with_its_own_store(
     assert daemon_view.status().actor == "alice"
     make_control(ops, ops_store).release_kill_switch("clear", "alice")
     assert daemon_view.effective() is TradingState.ACTIVE
+
+
+async def test_cycle_with_redis_bus_publishes_its_journal_live(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from adapters.bus.redis import RedisStreamBus
+    from adapters.runtime import cycle_service
+    from core import topics
+
+    settings = load_settings(
+        state_dir=tmp_path / "var",
+        bus={"kind": "redis", "redis_url": redis_url},
+        universe={"symbols": ["AAPL", "GOOG", "IBM", "MSFT"]},
+    )
+    async with cycle_service(settings, llm="offline") as service:
+        summary = await service.run(date(2013, 2, 27))
+        journaled = [m.id for m in service.store.messages_by_cycle(summary["cycle_id"])]
+    bus = RedisStreamBus.from_url(redis_url)
+    published: list[str] = []
+    while batch := bus.consume(topics.A2A, "followers", "f1", count=500):
+        published += [d.message.id for d in batch if d.message.cycle_id == summary["cycle_id"]]
+    bus.close()
+    assert journaled and published == journaled
