@@ -3,7 +3,8 @@
 ``CycleService.run(as_of)``:
 1. feeds a broker that trades on bars (the paper broker) every bar after the last one it
    saw up to ``as_of``: orders of earlier cycles fill at the next session's open, never on
-   a bar they were placed after;
+   a bar they were placed after. A date before the account's bar clock is refused
+   (``check_bar_clock``) before anything is written;
 2. records the cycle's inputs (date, universe, starting portfolio) for ``cycle replay``;
 3. runs the graph (``workflows.runner.run_cycle``: new, resumed, or already finished);
 4. builds the summary, records the equity point and writes the report (in the graph's
@@ -23,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agents.base import AgentSpec
+from core.errors import ConfigurationError
 from core.messages import Envelope, Note
 from core.orders import Fill
 from core.portfolio import Portfolio
@@ -96,6 +98,23 @@ async def feed_bars(
         fills += len(await broker.on_bar(symbol, o, high, low, c, float(s.volume[i]), ts=when))
     store.kv_set(LAST_BAR_KEY, as_of.isoformat(), actor="cycle")
     return fills
+
+
+def check_bar_clock(store: Store, as_of: date) -> None:
+    """Refuse to run a cycle dated before the last bar the paper account was fed.
+
+    Its positions, cash and fills already include later sessions: the agents would decide
+    ``as_of`` on a book from the future (and filter this day's fills out of it), silently
+    mixing time. The same date again (a crash resume) is fine: nothing after it was fed."""
+    last = store.kv_get(LAST_BAR_KEY)
+    if last and date.fromisoformat(str(last)) > as_of:
+        raise ConfigurationError(
+            f"cycle date {as_of} is before the paper account's bar clock ({last}): this"
+            f" account was already fed the bars up to {last} by a cycle of a later day, so"
+            f" its cash, positions and fills are not those of {as_of}. Run {as_of} on a fresh"
+            " state dir (QUORUM_STATE_DIR) or with `quorum simulate` (an account of its own;"
+            f" --fresh or a new --name starts one over), or pick a date on or after {last}"
+        )
 
 
 async def starting_portfolio(broker: Broker) -> Portfolio:
@@ -214,6 +233,8 @@ class CycleService:
             # today's equity and later fills under that day (a resumed simulation's
             # equity curve would be wrong).
             return dict(recorded["summary"])
+        if isinstance(self.broker, BarDriven):  # before anything is fed, recorded or run
+            check_bar_clock(self.store, as_of)
         if status != "finished" and isinstance(self.broker, BarDriven):
             fills = await feed_bars(self.broker, self.market, self.store, self.universe, as_of)
             self.opening_fills[cycle_id] = self.opening_fills.get(cycle_id, 0) + fills

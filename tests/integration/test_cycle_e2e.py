@@ -305,3 +305,43 @@ def test_cycle_run_when_universe_has_a_symbol_without_bars_then_names_it(
     assert result.exit_code != 0
     assert "no bars for TSLA in the market data" in result.output
     assert not (tmp_path / "var" / "quorum.db").exists()
+
+
+def test_cycle_run_when_date_before_the_paper_accounts_bar_clock_then_refused_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.storage.sqlite import SqliteStore
+    from workflows.service import CYCLES, LAST_BAR_KEY
+
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("QUORUM_UNIVERSE__SYMBOLS", json.dumps(UNIVERSE))
+    later = CliRunner().invoke(app, ["cycle", "run", "--date", "2013-01-14", "--json"])
+    assert later.exit_code == 0, later.output
+
+    def footprint() -> tuple[Any, ...]:
+        store = SqliteStore(tmp_path / "var" / "quorum.db")
+        try:
+            return (
+                store.kv_get(LAST_BAR_KEY),
+                [o.model_dump() for o in store.orders()],
+                len(store.fills()),
+                len(store.messages_by_cycle("cycle-2013-01-10")),
+                store.get_document(CYCLES, "cycle-2013-01-10"),
+            )
+        finally:
+            store.close()
+
+    before = footprint()
+    assert before[0] == "2013-01-14"
+    earlier = CliRunner().invoke(app, ["cycle", "run", "--date", "2013-01-10", "--json"])
+    assert earlier.exit_code == 2, earlier.output
+    assert "error: cycle date 2013-01-10 is before the paper account's bar clock" in (
+        earlier.output
+    )
+    assert "(2013-01-14)" in earlier.output and "QUORUM_STATE_DIR" in earlier.output
+    assert earlier.stdout == ""  # no summary printed
+    assert footprint() == before  # nothing fed, recorded, journaled or ordered
+
+    again = CliRunner().invoke(app, ["cycle", "run", "--date", "2013-01-14", "--json"])
+    assert again.exit_code == 0, again.output  # the same date again is fine
+    assert json.loads(again.stdout) == json.loads(later.stdout)

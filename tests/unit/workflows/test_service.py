@@ -102,3 +102,113 @@ async def test_write_report_when_rerun_after_a_crash_then_one_llm_usage_note(
     await service.write_report({**state, "run_id": "r2"}, service.deps())  # type: ignore[arg-type]
     notes = [m for m in store.messages_by_kind("note", "c1") if m.payload.topic == "llm_usage"]
     assert len(notes) == 2  # a new run of the cycle is a new record
+
+
+class FailsOnce:
+    """The execution desk: raises the first time (the process "dies" there, the cycle
+    stops and its checkpoint stays unfinished), places orders afterwards."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, ctx, inbox):  # type: ignore[no-untyped-def]
+        from tests.unit.workflows.scripted import execution
+
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("process died inside execution")
+        return await execution(ctx, inbox)
+
+
+@pytest.fixture
+async def desk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A CycleService on the scripted agents, the paper broker and the SQLite checkpointer."""
+    from dataclasses import replace
+
+    from tests.unit.workflows.scripted import scripted_registry
+    from workflows.checkpointer import sqlite_checkpointer
+    from workflows.daily_cycle import build_daily_cycle
+    from workflows.service import CycleService
+    from workflows.state import CycleConfig
+
+    store = SqliteStore(tmp_path / "q.db")
+    broker = PaperBroker(store)
+    await broker.connect()
+    registry = scripted_registry()
+    registry["execution"] = replace(registry["execution"], run=FailsOnce(), is_async=True)
+    async with sqlite_checkpointer(tmp_path) as saver:
+        yield CycleService(
+            app=build_daily_cycle().compile(checkpointer=saver),
+            store=store,
+            market=MemoryMarket(["AAPL", "MSFT"], "2024-01-02", 70),
+            registry=registry,
+            universe=["AAPL", "MSFT"],
+            reports_dir=tmp_path / "reports",
+            broker=broker,
+            config=CycleConfig(debate_rounds=1, fill_timeout_s=0.0),
+        )
+    store.close()
+
+
+def _footprint(service) -> tuple:  # type: ignore[no-untyped-def]
+    """Everything a cycle writes: the bar clock, orders, fills, journal, cycle records."""
+    from workflows.service import CYCLES
+
+    store = service.store
+    return (
+        store.kv_get(LAST_BAR_KEY),
+        [o.model_dump() for o in store.orders()],
+        [f.model_dump() for f in store.fills()],
+        len(store.messages_by_cycle("c-early")) + len(store.messages_by_cycle("c-late")),
+        store.get_document(CYCLES, "c-early"),
+        store.latest_snapshot("paper"),
+    )
+
+
+async def test_run_when_date_before_the_bar_clock_then_refused_naming_both_and_nothing_written(
+    desk,
+) -> None:
+    from core.errors import ConfigurationError
+    from workflows.runner import cycle_status
+
+    days = desk.market.dates()
+    early, late = days[60], days[65]
+    with pytest.raises(RuntimeError, match="process died inside execution"):
+        await desk.run(late, cycle_id="c-late")
+    assert (await desk.run(late, cycle_id="c-late"))["status"] == "completed"  # resumed
+    before = _footprint(desk)
+    with pytest.raises(ConfigurationError) as refused:
+        await desk.run(early, cycle_id="c-early")
+    message = str(refused.value)
+    assert f"cycle date {early} is before the paper account's bar clock ({late})" in message
+    assert "fresh state dir (QUORUM_STATE_DIR)" in message and f"on or after {late}" in message
+    assert _footprint(desk) == before
+    assert await cycle_status(desk.app, "c-early") == "new"  # no checkpoint either
+
+
+async def test_run_when_unfinished_cycle_resumed_after_a_later_day_ran_then_refused(
+    desk,
+) -> None:
+    from core.errors import ConfigurationError
+
+    days = desk.market.dates()
+    early, late = days[60], days[65]
+    with pytest.raises(RuntimeError, match="process died inside execution"):
+        await desk.run(early, cycle_id="c-early")  # the clock is at `early`
+    await desk.run(late, cycle_id="c-late")  # someone ran a later day meanwhile
+    before = _footprint(desk)
+    with pytest.raises(ConfigurationError, match=f"cycle date {early} is before"):
+        await desk.run(early, cycle_id="c-early")  # resuming now would mix later fills in
+    assert _footprint(desk) == before
+
+
+async def test_run_when_same_date_rerun_after_a_later_day_finished_then_recorded_summary(
+    desk,
+) -> None:
+    days = desk.market.dates()
+    early, late = days[60], days[65]
+    desk.registry["execution"].run.calls = 1  # no crash in this case
+    first = await desk.run(early, cycle_id="c-early")
+    await desk.run(late, cycle_id="c-late")
+    again = await desk.run(early, cycle_id="c-early")  # finished: as of its own day
+    assert again == first and again["date"] == early.isoformat()
