@@ -243,7 +243,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
     from adapters.storage.sqlite import SqliteStore
     from core.portfolio import Portfolio
     from workflows.service import BOOK_LABEL, CYCLES, LAST_BAR_KEY
-    from workflows.summary import intents_of
+    from workflows.summary import intent_differences, intents_of
 
     if settings.storage.kind != "sqlite":
         raise ConfigurationError("cycle replay needs the SQLite store")
@@ -299,6 +299,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
         "date": doc["as_of"],
         "llm": replay_llm,
         "same_orders": original == replayed,
+        "differences": intent_differences(original, replayed),
         "original": original,
         "replayed": replayed,
         "summary": summary,

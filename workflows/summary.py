@@ -139,3 +139,51 @@ def intents_of(messages: Sequence[Envelope]) -> list[dict[str, Any]]:
             seen.add(m.payload.client_ref)
             out.append(m.payload.intent.model_dump(mode="json"))
     return out
+
+
+def describe_intent(intent: dict[str, Any]) -> str:
+    """``BUY 12 AAPL MKT`` plus any price it carries."""
+    text = (
+        f"{intent['side'].upper()} {intent['quantity']} {intent['symbol']} {intent['order_type']}"
+    )
+    prices = [
+        f"{name} {intent[name]}"
+        for name in ("limit_price", "stop_price", "stop_loss", "take_profit")
+        if intent.get(name) is not None
+    ]
+    return f"{text} ({', '.join(prices)})" if prices else text
+
+
+def intent_differences(
+    original: Sequence[dict[str, Any]], replayed: Sequence[dict[str, Any]]
+) -> list[str]:
+    """What ``cycle replay`` found changed, one line each: an intent only one side made,
+    or the fields that differ between the n-th intents for the same symbol and side."""
+
+    def keyed(intents: Sequence[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+        seen: dict[tuple[str, str], int] = {}
+        out: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for intent in intents:
+            pair = (str(intent["symbol"]), str(intent["side"]))
+            seen[pair] = seen.get(pair, 0) + 1
+            out[(*pair, seen[pair])] = intent
+        return out
+
+    before, after = keyed(original), keyed(replayed)
+    lines: list[str] = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        a, b = before.get(key), after.get(key)
+        if b is None and a is not None:
+            lines.append(f"only in the original: {describe_intent(a)}")
+        elif a is None and b is not None:
+            lines.append(f"only in the replay: {describe_intent(b)}")
+        elif a is not None and b is not None and a != b:
+            changed = [
+                f"{name} {a.get(name)} -> {b.get(name)}"
+                for name in sorted(set(a) | set(b))
+                if a.get(name) != b.get(name)
+            ]
+            lines.append(f"{key[0]} {key[1].upper()}: {', '.join(changed)}")
+    if not lines and list(original) != list(replayed):
+        lines.append("the same intents, made in a different order")
+    return lines

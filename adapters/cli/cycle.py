@@ -144,6 +144,7 @@ def replay(
     import asyncio
 
     from adapters.runtime import replay_cycle
+    from workflows.summary import describe_intent
 
     s = settings()
     result = asyncio.run(replay_cycle(s, cycle_id, s.state_dir / "replays" / cycle_id))
@@ -155,7 +156,10 @@ def replay(
             f"replayed {cycle_id} ({result['date']}, llm={result['llm']}): {verdict}:"
             f" {len(result['original'])} original, {len(result['replayed'])} replayed"
         )
-        for intent in result["replayed"]:
-            typer.echo(f"  {intent['side']} {intent['quantity']} {intent['symbol']}")
+        for side in ("original", "replayed"):
+            for intent in result[side]:
+                typer.echo(f"  {side}: {describe_intent(intent)}")
+        for line in result["differences"]:
+            typer.echo(f"  differs: {line}")
     if not result["same_orders"]:
         raise typer.Exit(1)

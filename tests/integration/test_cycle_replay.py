@@ -57,3 +57,67 @@ def test_replay_reasoner_when_cycle_used_a_model_then_answers_only_from_cache(
     _, label = replay_reasoner({"llm": "offline"}, settings, store)
     assert label == "offline"
     store.close()
+
+
+def _tamper_cached_answer(db: Path, agent: str, old: str, new: str) -> int:
+    """Rewrite recorded LLM answers on disk, as a drifted cache would hold them."""
+    import sqlite3
+
+    with sqlite3.connect(str(db)) as conn:
+        rows = conn.execute(
+            "SELECT key, body FROM documents WHERE collection='llm_cache'"
+        ).fetchall()
+        changed = 0
+        for key, body in rows:
+            doc = json.loads(body)
+            if doc["agent"] == agent and old in doc["text"]:
+                doc["text"] = doc["text"].replace(old, new)
+                conn.execute(
+                    "UPDATE documents SET body=? WHERE collection='llm_cache' AND key=?",
+                    (json.dumps(doc), key),
+                )
+                changed += 1
+    return changed
+
+
+def test_cycle_replay_cli_when_cached_answer_drifted_then_different_orders_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli.main import app
+
+    monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("QUORUM_UNIVERSE__SYMBOLS", json.dumps(UNIVERSE))
+    answers = tmp_path / "answers.jsonl"
+    lines = [_decision("MSFT", "FLAT"), _decision("AAPL", "LONG")]
+    answers.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run = CliRunner().invoke(
+        app, ["cycle", "run", "--date", DAY.isoformat(), "--llm", f"replay:{answers}", "--json"]
+    )
+    assert run.exit_code == 0, run.output
+    [order] = json.loads(run.stdout)["orders"]
+    assert (order["symbol"], order["side"]) == ("AAPL", "BUY")
+    answers.write_text("")  # only the response cache can answer from here on
+    cycle_id = f"cycle-{DAY.isoformat()}"
+
+    same = CliRunner().invoke(app, ["cycle", "replay", cycle_id])
+    assert same.exit_code == 0, same.output
+    assert "same orders: 1 original, 1 replayed" in same.stdout
+    assert "differs:" not in same.stdout
+
+    # The recorded answer that made the order now says FLAT: replay must notice.
+    db = tmp_path / "var" / "quorum.db"
+    assert _tamper_cached_answer(db, "research_manager", '"LONG"', '"FLAT"') == 1
+    drifted = CliRunner().invoke(app, ["cycle", "replay", cycle_id])
+    assert drifted.exit_code == 1, drifted.output
+    bought = f"BUY {order['qty']} AAPL {order['type']}"
+    assert "DIFFERENT orders: 1 original, 0 replayed" in drifted.stdout
+    assert f"original: {bought}" in drifted.stdout
+    assert f"differs: only in the original: {bought}" in drifted.stdout
+
+    as_json = CliRunner().invoke(app, ["cycle", "replay", cycle_id, "--json"])
+    assert as_json.exit_code == 1
+    result = json.loads(as_json.stdout)
+    assert result["same_orders"] is False and result["replayed"] == []
+    assert result["differences"] == [f"only in the original: {bought}"]

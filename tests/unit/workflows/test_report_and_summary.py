@@ -155,3 +155,45 @@ async def test_explain_when_unknown_order_then_not_found(finished) -> None:
     _, store = finished
     with pytest.raises(NotFoundError):
         explain(store, "paper-999999")
+
+
+def _intent(symbol: str, side: str = "BUY", quantity: int = 10, **extra: object) -> dict:
+    from core.orders import OrderIntent
+
+    return OrderIntent(symbol=symbol, side=side, quantity=quantity, **extra).model_dump(mode="json")  # type: ignore[arg-type]
+
+
+def test_intent_differences_when_same_intents_then_none() -> None:
+    from workflows.summary import intent_differences
+
+    intents = [_intent("AAPL"), _intent("MSFT", "SELL", 3)]
+    assert intent_differences(intents, [dict(i) for i in intents]) == []
+
+
+def test_intent_differences_when_quantity_and_stop_changed_then_names_the_fields() -> None:
+    from workflows.summary import intent_differences
+
+    before = [_intent("AAPL", quantity=266, stop_loss=480.0, take_profit=560.0)]
+    after = [_intent("AAPL", quantity=133, stop_loss=470.5, take_profit=560.0)]
+    assert intent_differences(before, after) == [
+        "AAPL BUY: quantity 266 -> 133, stop_loss 480.0 -> 470.5"
+    ]
+
+
+def test_intent_differences_when_one_side_has_extra_intents_then_lists_each() -> None:
+    from workflows.summary import intent_differences
+
+    before = [_intent("AAPL", quantity=5), _intent("AAPL", quantity=5)]
+    after = [_intent("AAPL", quantity=5), _intent("MSFT", "SELL", 2, order_type="LMT",
+                                                    limit_price=30.5)]  # fmt: skip
+    assert intent_differences(before, after) == [
+        "only in the original: BUY 5 AAPL MKT",
+        "only in the replay: SELL 2 MSFT LMT (limit_price 30.5)",
+    ]
+
+
+def test_intent_differences_when_same_intents_in_another_order_then_says_so() -> None:
+    from workflows.summary import intent_differences
+
+    a, b = _intent("AAPL"), _intent("MSFT")
+    assert intent_differences([a, b], [b, a]) == ["the same intents, made in a different order"]
