@@ -242,6 +242,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
     from adapters.brokers.paper import PaperBroker, PaperBrokerConfig
     from adapters.storage.sqlite import SqliteStore
     from core.portfolio import Portfolio
+    from workflows.checkpointer import CHECKPOINTS_FILE
     from workflows.service import BOOK_LABEL, CYCLES, LAST_BAR_KEY
     from workflows.summary import intent_differences, intents_of
 
@@ -260,7 +261,11 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
         raise ConfigurationError(f"no recorded cycle {cycle_id!r} in {source_path}")
     workdir.mkdir(parents=True, exist_ok=True)
     copy_path = workdir / "replay.db"
-    copy_path.unlink(missing_ok=True)
+    # A replay always starts from scratch: an earlier replay's finished checkpoint under
+    # the same thread id would otherwise be "resumed" and run nothing.
+    for stale in (copy_path, workdir / CHECKPOINTS_FILE):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{stale}{suffix}").unlink(missing_ok=True)
     with sqlite3.connect(str(source_path)) as src, sqlite3.connect(str(copy_path)) as dst:
         src.backup(dst)
     store = SqliteStore(copy_path)

@@ -33,6 +33,10 @@ async def test_replay_when_cycle_used_replayed_llm_answers_then_cache_gives_same
     assert [i["symbol"] for i in result["replayed"]] == ["AAPL"]
     assert result["summary"]["llm"]["calls"] == 2  # served from the cache, charged as recorded
 
+    again = await replay_cycle(settings, original["cycle_id"], tmp_path / "replay")
+    assert again["same_orders"] is True  # a second replay re-runs, it does not resume the first
+    assert [i["symbol"] for i in again["replayed"]] == ["AAPL"]
+
     async with cycle_service(settings, llm="offline") as service:  # real account untouched
         assert service.store.orders() == orders_before
         assert service.store.messages_by_cycle(result["replay_cycle_id"]) == []
