@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from adapters.cli.common import handle_errors, open_store, print_json, settings
+from adapters.cli.common import fail, handle_errors, open_store, print_json, settings
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -45,6 +45,8 @@ def _settings_with(
     s = settings()
     raw = s.broker.model_dump()
     if broker is not None:
+        if broker not in ("paper", "ibkr"):  # one line, not pydantic's multi-line dump
+            raise fail(f"unknown --broker {broker!r}; valid: paper, ibkr")
         raw["kind"] = broker
     overrides = {"host": host, "port": port, "client_id": client_id}
     raw["ibkr"].update({k: v for k, v in overrides.items() if v is not None})

@@ -89,7 +89,8 @@ def test_broker_positions_when_none_then_says_so() -> None:
 def test_broker_when_unknown_kind_then_config_error_exit_2() -> None:
     result = runner.invoke(app, ["broker", "status", "--broker", "bogus"])
     assert result.exit_code == 2
-    assert "paper" in result.output and "ibkr" in result.output
+    assert "unknown --broker 'bogus'; valid: paper, ibkr" in result.output
+    assert "validation error" not in result.output  # one clear line, not pydantic's dump
 
 
 def test_broker_when_ibkr_not_available_then_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
