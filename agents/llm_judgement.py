@@ -285,8 +285,13 @@ def validate_output(
     cited_tickers = {key.split(".", 1)[0] for key in output.cited if "." in key}
     unknown += sorted(cited_tickers - allowed - fact_prefixes - set(unknown))
     if unknown:
+        # name what was allowed: a universe ticker the request did not ask about is refused
+        # too, and "not in universe" alone would contradict the universe file
+        scope = "universe" if symbols is None else "this request's symbols"
         raise OutputRejected(
-            "unknown_ticker", f"not in universe: {', '.join(unknown)}", tickers=",".join(unknown)
+            "unknown_ticker",
+            f"not in {scope} ({', '.join(sorted(allowed))}): {', '.join(unknown)}",
+            tickers=",".join(unknown),
         )
     for key, value in output.cited.items():
         if key not in facts:

@@ -94,6 +94,10 @@ def test_validate_when_ticker_outside_universe_then_unknown_ticker() -> None:
 
 def test_validate_when_ticker_in_universe_but_not_asked_then_unknown_ticker() -> None:
     assert reason_of(answer(symbol="MSFT"), symbols=["AAPL"]) == "unknown_ticker"
+    with pytest.raises(OutputRejected, match=r"not in this request's symbols \(AAPL\): MSFT"):
+        validate_output(
+            answer(symbol="MSFT"), View, universe=UNIVERSE, facts=FACTS, symbols=["AAPL"]
+        )
 
 
 def test_validate_when_cited_figure_is_not_a_tool_figure_then_unknown_figure() -> None:
