@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adapters.cli.common import handle_errors
+from adapters.cli.common import handle_errors, print_json
 
 secrets_app = typer.Typer(
     help="Encrypted credentials (.env → .env.enc). Key: QUORUM_MASTER_KEY or a 0600 key file.",
@@ -52,10 +52,18 @@ def decrypt(
     show_values: bool = typer.Option(
         False, "--show-values", help="Print values too (default: names only, values masked)."
     ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="One JSON object: variable name → value (masked unless --show-values).",
+    ),
 ) -> None:
     """Decrypt in memory and list the variables it holds. Nothing is written to disk."""
     from config.secrets import decrypt_bytes, parse_env_text
 
     values = parse_env_text(decrypt_bytes(src))
+    if as_json:
+        print_json({name: value if show_values else "***" for name, value in values.items()})
+        return
     for name, value in values.items():
         typer.echo(f"{name}={value if show_values else '***'}")

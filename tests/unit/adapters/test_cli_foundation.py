@@ -85,6 +85,9 @@ def test_secrets_encrypt_then_settings_read_it(monkeypatch) -> None:  # type: ig
     listed = runner.invoke(app, ["secrets", "decrypt"])
     assert "QUORUM_SECRETS__SLACK_BOT_TOKEN=***" in listed.stdout
     assert "xoxb-secret-value" not in listed.stdout
+    as_json = runner.invoke(app, ["secrets", "decrypt", "--json"])
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout) == {"QUORUM_SECRETS__SLACK_BOT_TOKEN": "***"}
 
 
 def test_secrets_encrypt_missing_file_fails_clearly(monkeypatch) -> None:  # type: ignore[no-untyped-def]
