@@ -126,6 +126,11 @@ def _order_message(store: Store, order_id: str) -> tuple[Envelope, dict[str, Any
 
 
 def explain(store: Store, order_id: str) -> dict[str, Any]:
+    """The causation chain of an order, named by its order id or by its ``client_ref``
+    (reports show the client_ref; the broker's order id may differ)."""
+    by_ref = store.order_by_client_ref(order_id)
+    if by_ref is not None and store.order(order_id) is None:
+        order_id = by_ref.order_id
     start, order = _order_message(store, order_id)
     chain = store.causation_chain(start.id)
     symbol = _symbol_of(start)

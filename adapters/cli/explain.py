@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def explain(
-    order_id: str = typer.Argument(..., help="Broker order id (or a journal message id)."),
+    order_id: str = typer.Argument(
+        ..., help="Order id, client_ref (as reports show it) or a journal message id."
+    ),
     json_out: bool = typer.Option(False, "--json", help="The chain and evidence as JSON."),
 ) -> None:
     from workflows.explain import NotFoundError

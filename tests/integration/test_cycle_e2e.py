@@ -77,6 +77,11 @@ def test_cycle_run_json_when_offline_on_shipped_data_then_all_desks_run_and_orde
     chain = json.loads(explained.stdout)["chain"]
     assert [n["kind"] for n in chain][:3] == ["order_update", "order_intent", "trade_idea"]
     assert chain[-1]["kind"] == "bars_published"
+    # the report shows client_refs: explain accepts one and gives the same chain
+    by_ref = CliRunner().invoke(app, ["explain", orders[0].client_ref, "--json"])
+    assert by_ref.exit_code == 0, by_ref.output
+    assert json.loads(by_ref.stdout)["chain"] == chain
+    assert json.loads(by_ref.stdout)["order_id"] == orders[0].order_id
 
     # quorum cycle replay: same inputs, same (offline) judgements, same orders.
     replay = CliRunner().invoke(app, ["cycle", "replay", "cycle-2013-02-27", "--json"])
