@@ -11,6 +11,8 @@ run. The validation helpers run in plain Python, before a kernel is called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -151,6 +153,14 @@ def as_series_group(**named: npt.ArrayLike) -> list[FloatArray]:
         detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
         raise ValueError(f"inputs must have the same length: {detail}")
     return arrays
+
+
+def new_output(n: int, kernel: Callable[..., None], *args: object) -> FloatArray:
+    """Run a single-output kernel into a fresh array of ``n`` bars: the one place every
+    public wrapper allocates its result (kernels write into ``out``, never allocate)."""
+    out = np.empty(n)
+    kernel(*args, out)
+    return out
 
 
 def check_period(name: str, value: int, minimum: int) -> int:

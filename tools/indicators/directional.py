@@ -20,6 +20,7 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero,
+    new_output,
     next_nan3,
     next_valid3,
 )
@@ -196,9 +197,7 @@ def plus_di(
 ) -> FloatArray:
     """Plus directional indicator (TA-Lib ``PLUS_DI``); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    plus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(h), plus_di_kernel, h, lo, c, check_period("timeperiod", timeperiod, 1))
 
 
 def minus_di(
@@ -206,9 +205,7 @@ def minus_di(
 ) -> FloatArray:
     """Minus directional indicator (TA-Lib ``MINUS_DI``); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    minus_di_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(h), minus_di_kernel, h, lo, c, check_period("timeperiod", timeperiod, 1))
 
 
 def adx(
@@ -216,6 +213,4 @@ def adx(
 ) -> FloatArray:
     """Average directional index (TA-Lib ``ADX``); NaN for ``2 * timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    adx_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
-    return out
+    return new_output(len(h), adx_kernel, h, lo, c, check_period("timeperiod", timeperiod, 2))

@@ -22,6 +22,7 @@ from tools.indicators._common import (
     as_series,
     check_period,
     fill_nan,
+    new_output,
     next_nan1,
     next_valid1,
 )
@@ -245,9 +246,7 @@ def macd_kernel(
 def rsi(real: npt.ArrayLike, timeperiod: int = 14) -> FloatArray:
     """Relative strength index (TA-Lib ``RSI``, Wilder); NaN for the first ``timeperiod`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    rsi_kernel(series, check_period("timeperiod", timeperiod, 2), out)
-    return out
+    return new_output(len(series), rsi_kernel, series, check_period("timeperiod", timeperiod, 2))
 
 
 def macd(
@@ -271,14 +270,10 @@ def macd(
 def roc(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
     """Rate of change in percent (TA-Lib ``ROC``); NaN for the first ``timeperiod`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    roc_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), roc_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def mom(real: npt.ArrayLike, timeperiod: int = 10) -> FloatArray:
     """Momentum, price minus price ``timeperiod`` bars ago (TA-Lib ``MOM``)."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    mom_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), mom_kernel, series, check_period("timeperiod", timeperiod, 1))

@@ -31,6 +31,7 @@ from tools.indicators._common import (
     as_series,
     check_period,
     fill_nan,
+    new_output,
     next_nan1,
     next_valid1,
 )
@@ -343,46 +344,34 @@ def kama_kernel(real: FloatArray, timeperiod: int, out: FloatArray) -> None:
 def sma(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Simple moving average (TA-Lib ``SMA``); NaN for the first ``timeperiod - 1`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    sma_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), sma_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def ema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Exponential moving average (TA-Lib ``EMA``), seeded with the SMA of the first window."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    ema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), ema_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def wma(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Linearly weighted moving average (TA-Lib ``WMA``)."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    wma_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), wma_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def dema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Double EMA (TA-Lib ``DEMA``); NaN for the first ``2 * (timeperiod - 1)`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    dema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), dema_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def tema(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Triple EMA (TA-Lib ``TEMA``); NaN for the first ``3 * (timeperiod - 1)`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    tema_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), tema_kernel, series, check_period("timeperiod", timeperiod, 1))
 
 
 def kama(real: npt.ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Kaufman adaptive moving average (TA-Lib ``KAMA``); NaN for the first ``timeperiod`` bars."""
     series = as_series(real, "real")
-    out = np.empty(len(series))
-    kama_kernel(series, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(series), kama_kernel, series, check_period("timeperiod", timeperiod, 1))

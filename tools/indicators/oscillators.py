@@ -24,6 +24,7 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero_scaled,
+    new_output,
     next_nan3,
     next_valid3,
 )
@@ -257,9 +258,7 @@ def willr(
 ) -> FloatArray:
     """Williams' %R (TA-Lib ``WILLR``), in [−100, 0]; NaN for ``timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    willr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
-    return out
+    return new_output(len(h), willr_kernel, h, lo, c, check_period("timeperiod", timeperiod, 2))
 
 
 def cci(
@@ -267,6 +266,4 @@ def cci(
 ) -> FloatArray:
     """Commodity channel index (TA-Lib ``CCI``); NaN for ``timeperiod - 1`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    cci_kernel(h, lo, c, check_period("timeperiod", timeperiod, 2), out)
-    return out
+    return new_output(len(h), cci_kernel, h, lo, c, check_period("timeperiod", timeperiod, 2))

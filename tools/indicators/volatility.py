@@ -21,6 +21,7 @@ from tools.indicators._common import (
     as_series_group,
     check_period,
     fill_nan,
+    new_output,
     next_nan3,
     next_valid3,
 )
@@ -192,9 +193,7 @@ def natr_kernel(
 def trange(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
     """True range (TA-Lib ``TRANGE``); NaN for the first bar."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    trange_kernel(h, lo, c, out)
-    return out
+    return new_output(len(h), trange_kernel, h, lo, c)
 
 
 def atr(
@@ -202,9 +201,7 @@ def atr(
 ) -> FloatArray:
     """Average true range (TA-Lib ``ATR``, Wilder smoothing); NaN for ``timeperiod`` bars."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    atr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(h), atr_kernel, h, lo, c, check_period("timeperiod", timeperiod, 1))
 
 
 def natr(
@@ -212,6 +209,4 @@ def natr(
 ) -> FloatArray:
     """Normalised ATR, percent of close (TA-Lib ``NATR``)."""
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    out = np.empty(len(h))
-    natr_kernel(h, lo, c, check_period("timeperiod", timeperiod, 1), out)
-    return out
+    return new_output(len(h), natr_kernel, h, lo, c, check_period("timeperiod", timeperiod, 1))

@@ -17,6 +17,7 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     is_zero_scaled,
+    new_output,
     next_nan2,
     next_nan4,
     next_valid2,
@@ -158,9 +159,7 @@ def mfi_kernel(
 def obv(real: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
     """On-balance volume (TA-Lib ``OBV``); no warm-up."""
     r, v = as_series_group(real=real, volume=volume)
-    out = np.empty(len(r))
-    obv_kernel(r, v, out)
-    return out
+    return new_output(len(r), obv_kernel, r, v)
 
 
 def mfi(
@@ -172,6 +171,4 @@ def mfi(
 ) -> FloatArray:
     """Money flow index (TA-Lib ``MFI``); NaN for the first ``timeperiod`` bars."""
     h, lo, c, v = as_series_group(high=high, low=low, close=close, volume=volume)
-    out = np.empty(len(h))
-    mfi_kernel(h, lo, c, v, check_period("timeperiod", timeperiod, 2), out)
-    return out
+    return new_output(len(h), mfi_kernel, h, lo, c, v, check_period("timeperiod", timeperiod, 2))
