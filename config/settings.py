@@ -93,6 +93,68 @@ class BusSettings(_Section):
     max_deliveries: int = Field(default=5, ge=1)  # then → dead-letter stream
 
 
+class OperatorSettings(_Section):
+    """Operators, roles and one-time passwords (workflows/operator.py)."""
+
+    # The operator a local shell user acts as (CLI, console); empty: the login name.
+    local_operator: str = ""
+    totp_issuer: str = "Quorum"
+    max_failed_totp: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
+
+class ChatSettings(_Section):
+    """Slack and Discord transports (adapters/chat/) and where notifications go."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, gt=0, lt=65536)
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"  # tests point it at a loopback stand-in
+    slack_channel: str = ""  # notifications; empty: none sent to Slack
+    discord_public_key: str = ""  # hex, from the application's General Information page
+    discord_application_id: str = ""
+    discord_bot_token: SecretStr | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_channel_id: str = ""  # notifications; empty: none sent to Discord
+    notify_attempts: int = Field(default=4, ge=1)
+    notify_backoff_s: float = Field(default=0.5, ge=0)
+
+
+class MarketDataSettings(_Section):
+    """Where bars come from, in failover order (adapters/marketdata/)."""
+
+    providers: list[Literal["files", "csv", "ibkr"]] = Field(default_factory=lambda: ["files"])
+    csv_dir: Path | None = None  # the `csv` provider's folder of <SYMBOL>.csv[.gz]
+    ibkr_client_id: int = Field(default=18, ge=0)  # its own client id beside the broker's
+    history_years: int = Field(default=2, ge=1, le=30)
+
+
+class DaemonSettings(_Section):
+    """`quorum daemon`: when it runs is [schedule]; this is how it is watched."""
+
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=9108, gt=0, lt=65536)
+    lock_file: Path = Path("daemon.lock")  # relative to state_dir
+
+
+class ProposalSettings(_Section):
+    """Proposal review (workflows/proposal_review.py)."""
+
+    expiry_days: int = Field(default=7, ge=1)
+    watch_cycles: int = Field(default=5, ge=1)
+    lesson_score_threshold: float = 0.0
+
+
+class ApiSettings(_Section):
+    """`quorum serve`: REST API and dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, gt=0, lt=65536)
+    requests_per_minute: int = Field(default=120, ge=1)  # per API token
+
+
 class SecretSettings(_Section):
     audit_key: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
@@ -138,6 +200,12 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    operators: OperatorSettings = Field(default_factory=OperatorSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    marketdata: MarketDataSettings = Field(default_factory=MarketDataSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    proposals: ProposalSettings = Field(default_factory=ProposalSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
 
     @classmethod
