@@ -20,7 +20,12 @@ from core.errors import ConfigurationError
 from core.ports import ReliableBus, SharedState, Store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from core.notifications import Notifier
     from workflows.control import TradingControl
+    from workflows.operator import OperatorService
 
 
 def _where(url: str) -> str:
@@ -103,3 +108,66 @@ def make_control(settings: Settings, store: Store) -> TradingControl:
     key = audit_key(secret.get_secret_value() if secret else None, settings.state_dir)
     shared = make_state(settings) if settings.bus.kind == "redis" else None
     return TradingControl(store, AuditLog(store, key), shared)
+
+
+def make_operator_service(
+    settings: Settings,
+    store: Store,
+    *,
+    notifier: Notifier | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> OperatorService:
+    """The operator command service every transport uses: the trading control and its
+    audit chain, the operator registry, and a cycle runner on this store. ``clock``
+    (tests) moves time for TOTP checks and lockouts."""
+    from datetime import date
+    from typing import Any
+
+    from adapters.runtime import (
+        check_cycle_date,
+        cycle_service,
+        data_span,
+        load_market,
+        resolve_universe,
+    )
+    from config.settings import LIVE_PORTS
+    from workflows.operator import OperatorService, ServiceOptions
+    from workflows.operators import OperatorRegistry
+
+    control = make_control(settings, store)
+    ops = settings.operators
+    registry = OperatorRegistry(
+        store,
+        control.audit,
+        issuer=ops.totp_issuer,
+        max_failed_totp=ops.max_failed_totp,
+        lockout_minutes=ops.lockout_minutes,
+        clock=clock,
+    )
+
+    async def run_cycle(as_of: date | None) -> dict[str, Any]:
+        market = load_market(settings)
+        symbols = resolve_universe(settings, market)
+        day = as_of or data_span(market, symbols)[1]
+        check_cycle_date(market, symbols, day)
+        async with cycle_service(settings, store=store, market=market) as service:
+            return await service.run(day)
+
+    broker = settings.broker
+    options = ServiceOptions(
+        mode=settings.mode,
+        live_confirmed=settings.live_confirmed,
+        live_port=broker.kind == "ibkr" and broker.ibkr.port in LIVE_PORTS,
+        snapshot_labels=("paper", "book") if broker.kind == "paper" else ("book",),
+        starting_cash=broker.starting_cash,
+        reports_dir=settings.state_dir / "reports",
+    )
+    return OperatorService(
+        store=store,
+        control=control,
+        registry=registry,
+        audit=control.audit,
+        options=options,
+        cycle_runner=run_cycle,
+        notifier=notifier,
+    )

@@ -29,6 +29,11 @@ class TradingControl:
         self._audit = audit
         self._shared = shared
 
+    @property
+    def audit(self) -> AuditLog:
+        """The audit chain this control writes to (the operator service shares it)."""
+        return self._audit
+
     def _stored(self) -> TradingStatus:
         raw = self._store.kv_get(CONTROL_KEY)
         return TradingStatus.model_validate(raw) if raw else TradingStatus()
