@@ -227,7 +227,8 @@ def status_answer(deps: Deps) -> Answer:
         labels=o.snapshot_labels,
         starting_cash=o.starting_cash,
     )
-    return view, f"trading {view.effective}, equity {view.equity}"
+    equity = "unknown" if view.equity is None else f"{view.equity:,.2f}"
+    return view, f"trading {view.effective}, equity {equity}"
 
 
 def read_answer(deps: Deps, spec: CommandSpec, parsed: Any) -> Answer:
@@ -267,7 +268,7 @@ def trading_answer(deps: Deps, op: Operator, action: str, reason: str) -> Answer
         }[action]
         control.set_state(state, reason, op.name)
     view = trading_view(control.status(), action)
-    return view, f"{action}: trading {view.effective} (by {op.name})"
+    return view, f"trading {view.effective} (by {op.name})"
 
 
 async def cycle_answer(deps: Deps, as_of: date | None) -> Answer:

@@ -181,7 +181,7 @@ _SPECS = [
     CommandSpec(
         name="mode live",
         usage="mode live [REASON] --totp CODE",
-        help="Record the operator's live-trading confirmation (settings still decide).",
+        help="Confirm live trading (settings and port still decide).",
         min_role=A,
         critical=True,
     ),

@@ -27,8 +27,9 @@ from workflows.operator_views import (
     StatusView,
     TradingView,
 )
-from workflows.service import CYCLES, equity_curve
 
+# workflows.service (CYCLES, equity_curve) is imported inside the functions: it pulls in
+# LangGraph, and `quorum trading status` should not wait for that.
 MAX_PNL_DAYS = 3660
 DEFAULT_ORDERS = 20
 
@@ -71,6 +72,8 @@ def cycle_brief(doc: dict[str, Any]) -> CycleBrief:
 
 def last_cycle_doc(store: Store) -> dict[str, Any] | None:
     """The cycle of the latest date (the latest updated among equals)."""
+    from workflows.service import CYCLES
+
     docs = store.documents(CYCLES)
     if not docs:
         return None
@@ -86,6 +89,8 @@ def status_view(
     labels: Sequence[str],
     starting_cash: float,
 ) -> StatusView:
+    from workflows.service import equity_curve
+
     found = latest_portfolio(store, labels)
     curve = equity_curve(store)
     equity: float | None = None
@@ -107,6 +112,7 @@ def status_view(
         reason=status.reason,
         actor=status.actor,
         changed_at=status.changed_at,
+        version=status.version,
         mode=mode,
         equity=equity,
         equity_source=source,
@@ -182,6 +188,8 @@ def orders_view(store: Store, scope: str, limit: int) -> OrdersView:
 
 
 def pnl_view(store: Store, days: int, starting_cash: float) -> PnlView:
+    from workflows.service import equity_curve
+
     curve = equity_curve(store)
     window = curve[-days:]
     before = curve[: len(curve) - len(window)]
@@ -206,6 +214,8 @@ def pnl_view(store: Store, days: int, starting_cash: float) -> PnlView:
 def find_cycle(store: Store, ref: str | None) -> dict[str, Any]:
     """A cycle document by id or by date (``2013-02-27`` = ``cycle-2013-02-27``); the
     last cycle when ``ref`` is None. Raises ``NotFoundError``."""
+    from workflows.service import CYCLES
+
     if ref is None:
         doc = last_cycle_doc(store)
         if doc is None:
@@ -229,6 +239,7 @@ def report_view(store: Store, ref: str | None, reports_dir: Path) -> ReportView:
     regenerated = False
     if not summary.get("report") or not path.exists():
         from workflows.report import write_cycle_report
+        from workflows.service import equity_curve
 
         messages = store.messages_by_cycle(brief.cycle_id)
         path = write_cycle_report(reports_dir, summary, messages, equity_curve(store))

@@ -79,6 +79,7 @@ class StatusView(_View):
     reason: str = ""
     actor: str = "system"
     changed_at: datetime | None = None
+    version: int = 0  # the trading status's version (one per change)
     mode: str = "paper"
     equity: float | None = None
     equity_source: str | None = None  # the snapshot label or "equity curve"

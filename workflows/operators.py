@@ -209,6 +209,10 @@ class OperatorRegistry:
                 return op
         return None
 
+    def require(self, name: str) -> Operator:
+        """The operator, or ``OperatorError`` UNKNOWN_OPERATOR."""
+        return self._operator(self._require(name))
+
     def _require(self, name: str) -> dict[str, Any]:
         doc = self._doc(name)
         if doc is None:

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "adapters.cli.explain",
     "adapters.cli.backtest",
     "adapters.cli.trading",
+    "adapters.cli.operators",
+    "adapters.cli.chat",
     "adapters.cli.broker",
     "adapters.cli.ibkr",
     "adapters.cli.data",

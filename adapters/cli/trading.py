@@ -1,21 +1,31 @@
-"""`quorum trading`: the operator's kill switch and trading state, from the terminal."""
+"""`quorum trading`: the operator's kill switch and trading state, from the terminal.
+
+Each command goes through the operator service as the local operator (settings
+``operators.local_operator``, else the login name; ``--actor`` names another enrolled
+operator): the same roles, one-time passwords and audit as every chat transport.
+"""
 
 from __future__ import annotations
 
-import getpass
-
 import typer
 
-from adapters.cli.common import handle_errors, open_store, print_json, settings
+from adapters.cli.common import EXIT_INVALID, fail, handle_errors, print_json
 
 trading_app = typer.Typer(
     help="Trading state (ACTIVE / REDUCING / HALTED) and the kill switch. Changes are "
-    "stored, audited, and shared with every process when the bus is Redis.",
+    "stored, audited, and shared with every process when the bus is Redis. Each command "
+    "runs as an enrolled operator (`quorum operators add`).",
     no_args_is_help=True,
 )
 
 REASON = typer.Option(..., "--reason", "-r", help="Why: kept in the audit log.")
-ACTOR = typer.Option(None, "--actor", help="Who (default: cli:<login name>).")
+ACTOR = typer.Option(
+    None,
+    "--actor",
+    help="The enrolled operator to act as (default: operators.local_operator, else your "
+    "login name).",
+)
+TOTP = typer.Option(None, "--totp", help="A fresh code from your authenticator app.")
 JSON = typer.Option(False, "--json", help="Print the resulting status as JSON.")
 
 
@@ -23,51 +33,45 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trading_app, name="trading")
 
 
-def _apply(action: str, reason: str | None, actor: str | None, json_out: bool) -> None:
-    from core.risk import TradingState
+def _apply(
+    action: str, reason: str | None, actor: str | None, json_out: bool, totp: str | None = None
+) -> None:
+    import asyncio
 
-    s = settings()
-    store = open_store(s)
-    try:
-        from adapters.factories import make_control
+    from adapters.cli.operators import local_caller, open_service
+    from workflows.operator import CommandRequest
+    from workflows.operators import Platform
 
-        control = make_control(s, store)
-        who = actor or f"cli:{getpass.getuser()}"
-        why = reason or ""
-        if action == "status":
-            status = control.status()
-        elif action == "kill":
-            status = control.engage_kill_switch(why, who)
-        elif action == "release":
-            status = control.release_kill_switch(why, who)
-        else:
-            state = {
-                "halt": TradingState.HALTED,
-                "reduce": TradingState.REDUCING,
-                "resume": TradingState.ACTIVE,
-            }[action]
-            control.set_state(state, why, who)
-            status = control.status()
-    finally:
-        store.close()
+    with open_service() as (s, service):
+        request = CommandRequest(
+            caller=local_caller(s, Platform.CLI, actor),
+            command=action,
+            args=[reason] if reason else [],
+            totp=totp,
+        )
+        result = asyncio.run(service.execute(request))
+    if not result.ok or result.data is None:
+        raise fail(result.message, EXIT_INVALID)
+    view = result.data.model_dump(mode="json", exclude={"view"})
     if json_out:
-        print_json({**status.model_dump(mode="json"), "effective": status.effective.value})
+        print_json(view)
         return
     colour = {"ACTIVE": typer.colors.GREEN, "REDUCING": typer.colors.YELLOW}.get(
-        status.effective.value, typer.colors.RED
+        view["effective"], typer.colors.RED
     )
-    typer.secho(f"trading: {status.effective.value}", fg=colour, bold=True)
+    typer.secho(f"trading: {view['effective']}", fg=colour, bold=True)
     typer.echo(
-        f"  state={status.state.value} kill_switch={'ON' if status.kill_switch else 'off'}"
-        f" by {status.actor}" + (f": {status.reason}" if status.reason else "")
+        f"  state={view['state']} kill_switch={'ON' if view['kill_switch'] else 'off'}"
+        f" by {view['actor']}" + (f": {view['reason']}" if view["reason"] else "")
     )
 
 
 @trading_app.command("status")
 @handle_errors
-def status_cmd(json_out: bool = JSON) -> None:
-    """Show the trading state in force (the kill switch wins over everything)."""
-    _apply("status", None, None, json_out)
+def status_cmd(actor: str | None = ACTOR, json_out: bool = JSON) -> None:
+    """Show the trading state in force (the kill switch wins over everything), with
+    equity, the last day's P&L and the last cycle in --json."""
+    _apply("status", None, actor, json_out)
 
 
 @trading_app.command("kill")
@@ -79,9 +83,11 @@ def kill(reason: str = REASON, actor: str | None = ACTOR, json_out: bool = JSON)
 
 @trading_app.command("release")
 @handle_errors
-def release(reason: str = REASON, actor: str | None = ACTOR, json_out: bool = JSON) -> None:
-    """Release the kill switch (the trading state then applies again)."""
-    _apply("release", reason, actor, json_out)
+def release(
+    reason: str = REASON, actor: str | None = ACTOR, totp: str | None = TOTP, json_out: bool = JSON
+) -> None:
+    """Release the kill switch (the trading state then applies again). Admin; needs --totp."""
+    _apply("release", reason, actor, json_out, totp)
 
 
 @trading_app.command("halt")
@@ -100,6 +106,8 @@ def reduce(reason: str = REASON, actor: str | None = ACTOR, json_out: bool = JSO
 
 @trading_app.command("resume")
 @handle_errors
-def resume(reason: str = REASON, actor: str | None = ACTOR, json_out: bool = JSON) -> None:
-    """ACTIVE again (a kill switch still engaged keeps trading halted)."""
-    _apply("resume", reason, actor, json_out)
+def resume(
+    reason: str = REASON, actor: str | None = ACTOR, totp: str | None = TOTP, json_out: bool = JSON
+) -> None:
+    """ACTIVE again (a kill switch still engaged keeps trading halted). Admin; needs --totp."""
+    _apply("resume", reason, actor, json_out, totp)

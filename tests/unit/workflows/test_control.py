@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyotp
 from typer.testing import CliRunner
 
 from adapters.cli.main import app
@@ -66,13 +67,30 @@ def test_most_restrictive_orders_halted_over_reducing_over_active() -> None:
 
 def test_cli_kill_then_status_json_then_release() -> None:
     runner = CliRunner()
+    enrol = runner.invoke(app, ["operators", "add", "alice", "--role", "admin", "--json"])
+    assert enrol.exit_code == 0, enrol.output
+    secret = json.loads(enrol.stdout)["totp_secret"]
     res = runner.invoke(app, ["trading", "kill", "--reason", "drill", "--actor", "alice"])
     assert res.exit_code == 0, res.output
-    status = json.loads(runner.invoke(app, ["trading", "status", "--json"]).stdout)
+    out = runner.invoke(app, ["trading", "status", "--json", "--actor", "alice"])
+    status = json.loads(out.stdout)
     assert status["effective"] == "HALTED" and status["kill_switch"] is True
     assert status["actor"] == "alice" and status["reason"] == "drill"
-    runner.invoke(app, ["trading", "release", "-r", "done"])
-    reduced = runner.invoke(app, ["trading", "reduce", "-r", "vol", "--json"])
+    no_code = runner.invoke(app, ["trading", "release", "-r", "done", "--actor", "alice"])
+    assert no_code.exit_code == 1 and "TOTP_REQUIRED" in no_code.output
+    code = pyotp.TOTP(secret).now()
+    released = runner.invoke(
+        app, ["trading", "release", "-r", "done", "--actor", "alice", "--totp", code]
+    )
+    assert released.exit_code == 0, released.output
+    reduced = runner.invoke(app, ["trading", "reduce", "-r", "vol", "--json", "--actor", "alice"])
     assert json.loads(reduced.stdout)["effective"] == "REDUCING"
-    missing = runner.invoke(app, ["trading", "halt"])
+    missing = runner.invoke(app, ["trading", "halt", "--actor", "alice"])
     assert missing.exit_code != 0  # a reason is required
+
+
+def test_cli_trading_when_no_operator_enrolled_then_refused_with_the_enrol_command() -> None:
+    res = CliRunner().invoke(app, ["trading", "kill", "-r", "drill", "--actor", "bob"])
+    assert res.exit_code == 1
+    assert "UNKNOWN_USER" in res.output
+    assert "quorum operators add bob --role admin" in res.output
