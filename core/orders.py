@@ -59,6 +59,7 @@ class OrderEvent(StrEnum):
     CANCEL = "cancel"
     REJECT = "reject"
     DENY = "deny"
+    MODIFY = "modify"  # quantity or price changed at the broker; the status stays
 
 
 S, E = OrderStatus, OrderEvent
@@ -74,6 +75,8 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
     (S.PARTIALLY_FILLED, E.PARTIAL_FILL): S.PARTIALLY_FILLED,
     (S.PARTIALLY_FILLED, E.FILL): S.FILLED,
     (S.PARTIALLY_FILLED, E.CANCEL): S.CANCELLED,
+    (S.SUBMITTED, E.MODIFY): S.SUBMITTED,
+    (S.PARTIALLY_FILLED, E.MODIFY): S.PARTIALLY_FILLED,
 }
 del S, E
 
@@ -82,6 +85,7 @@ TERMINAL: frozenset[OrderStatus] = frozenset(
 )
 OPEN: frozenset[OrderStatus] = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
 CANCELLABLE: frozenset[OrderStatus] = frozenset({OrderStatus.NEW, *OPEN})
+MODIFIABLE: frozenset[OrderStatus] = OPEN
 
 
 def next_status(status: OrderStatus, event: OrderEvent) -> OrderStatus:
@@ -138,6 +142,25 @@ def make_client_ref(cycle_id: str, intent: OrderIntent) -> str:
     """Deterministic client reference: the same intent in the same cycle gives the same ref,
     so a re-run after a crash finds the order it already sent instead of sending another."""
     return f"q-{cycle_id}-{intent.digest()[:16]}"
+
+
+class OrderChange(BaseModel):
+    """A modification of a working order: its total quantity and/or its one price.
+
+    ``quantity`` is the new total (filled shares included), so it must exceed what has
+    filled; ``stop_price`` applies to stop orders, ``limit_price`` to limit orders."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quantity: int | None = Field(default=None, gt=0)
+    stop_price: float | None = Field(default=None, gt=0)
+    limit_price: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if self.quantity is None and self.stop_price is None and self.limit_price is None:
+            raise OrderError("an order change needs a quantity, a stop_price or a limit_price")
+        return self
 
 
 class Fill(BaseModel):
@@ -197,6 +220,28 @@ class Order(BaseModel):
         if reason is not None:
             update["reason"] = reason
         return self.model_copy(update=update)
+
+    def modified(self, change: OrderChange) -> Order:
+        """The order after ``change`` (event ``MODIFY``); the same order if nothing differs.
+
+        Raises ``IllegalTransitionError`` unless the order is working, and ``OrderError``
+        for a price its type does not have or a quantity not above what has filled."""
+        next_status(self.status, OrderEvent.MODIFY)
+        kind = self.intent.order_type
+        if change.stop_price is not None and kind is not OrderType.STOP:
+            raise OrderError(f"order {self.order_id}: a {kind.value} order has no stop price")
+        if change.limit_price is not None and kind is not OrderType.LIMIT:
+            raise OrderError(f"order {self.order_id}: a {kind.value} order has no limit price")
+        if change.quantity is not None and change.quantity <= self.filled_quantity:
+            raise OrderError(
+                f"order {self.order_id}: quantity {change.quantity} must exceed "
+                f"the {self.filled_quantity} already filled"
+            )
+        updates = change.model_dump(exclude_none=True)
+        if all(getattr(self.intent, k) == v for k, v in updates.items()):
+            return self
+        intent = OrderIntent.model_validate({**self.intent.model_dump(), **updates})
+        return self.transition(OrderEvent.MODIFY, intent=intent)
 
     def with_fill(self, fill: Fill) -> Order:
         """The order after ``fill``: quantity and average price updated, status advanced."""

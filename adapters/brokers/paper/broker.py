@@ -21,22 +21,23 @@ from adapters.brokers.paper.matching import (
     Quote,
     as_utc,
     bar_fill_price,
+    buying_power_rejection,
     check_bar,
     incremental_commission,
     quote_fill_price,
     volume_cap,
 )
 from adapters.brokers.paper.recovery import RecoveredState, recover
-from core.errors import DataValidationError, OrderError, TemporaryError
+from core.errors import DataValidationError, IllegalTransitionError, OrderError, TemporaryError
 from core.instruments import Instrument
 from core.orders import (
     CANCELLABLE,
     TERMINAL,
     Fill,
     Order,
+    OrderChange,
     OrderEvent,
     OrderIntent,
-    OrderSide,
     TimeInForce,
     utcnow,
 )
@@ -141,7 +142,9 @@ class PaperBroker:
             if existing is not None:
                 return existing
             self._config.commission_model(self._currency(intent.symbol))  # fail before sending
-            reason = self._rejection(state, intent)
+            reason = buying_power_rejection(
+                intent, state.portfolio, self._buying_power(state.portfolio)
+            )
             if reason is not None:
                 return self._record(self._new_order(intent, client_ref), OrderEvent.REJECT, reason)
             parent = self._record(self._new_order(intent, client_ref), OrderEvent.SUBMIT)
@@ -163,6 +166,25 @@ class PaperBroker:
             if order_id in state.legs:
                 self._settle_bracket(order_id)
             return cancelled
+
+    async def modify(self, order_id: str, change: OrderChange) -> Order:
+        """Change a working order in place (same order id): it trades on its new quantity,
+        stop or limit from the next bar or quote on. Nothing to change: the order as is."""
+        self._live_state()  # fail fast, before waiting for the lock
+        async with self._lock:
+            order = self._live_state().orders.get(order_id)
+            if order is None:
+                raise OrderError(f"unknown order {order_id}")
+            try:
+                updated = order.modified(change)
+            except IllegalTransitionError:
+                raise OrderError(
+                    f"cannot modify order {order_id}: it is {order.status.value}"
+                ) from None
+            if updated is not order:
+                self._store_order(updated)
+                self._emit(BrokerEventType.ORDER_STATUS, order=updated)
+            return updated
 
     async def expire_day_orders(self) -> list[Order]:
         """The trading day ended: cancel every open DAY order, as a broker does at the close.
@@ -245,22 +267,6 @@ class PaperBroker:
             # answering with its order would report an order this account never placed.
             raise OrderError(f"client_ref {client_ref} belongs to order {stored.order_id}")
         return stored
-
-    def _rejection(self, state: RecoveredState, intent: OrderIntent) -> str | None:
-        """Why the paper broker refuses ``intent`` (as a broker would), or ``None``."""
-        if intent.side is not OrderSide.BUY:
-            return None
-        price = intent.limit_price or intent.stop_price or intent.reference_price
-        if price is None:
-            position = state.portfolio.positions.get(intent.symbol)
-            price = position.last_price if position and position.last_price > 0 else None
-        if price is None:
-            return None  # nothing to estimate the cost with; the fill will tell
-        needed = intent.quantity * price
-        available = self._buying_power(state.portfolio)
-        if needed > available:
-            return f"INSUFFICIENT_BUYING_POWER: needed={needed:.2f} available={available:.2f}"
-        return None
 
     def _new_order(self, intent: OrderIntent, client_ref: str) -> Order:
         state = self._live_state()

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import DataValidationError
-from core.orders import Order, OrderSide, OrderStatus, OrderType, utcnow
+from core.orders import Order, OrderIntent, OrderSide, OrderStatus, OrderType, utcnow
+from core.portfolio import Portfolio
 from tools.costs import CommissionModel, SlippageModel, commission, fill_price
 
 
@@ -95,6 +96,31 @@ def quote_fill_price(order: Order, quote: Quote, slippage: SlippageModel) -> flo
     stop = _price(intent.stop_price)
     triggered = touch >= stop if buy else touch <= stop
     return fill_price(touch, side, slippage) if triggered else None
+
+
+def buying_power_rejection(
+    intent: OrderIntent, portfolio: Portfolio, buying_power: float
+) -> str | None:
+    """Why a broker refuses ``intent`` for lack of buying power, or ``None``.
+
+    Only buys that open or grow exposure are checked: sells are not (shorting is allowed)
+    and a buy that only closes a short (a protective buy-stop, say) always goes through.
+    The cost is estimated at the limit, stop, reference or last price."""
+    if intent.side is not OrderSide.BUY:
+        return None
+    position = portfolio.positions.get(intent.symbol)
+    held = position.quantity if position else 0
+    if held < 0 and intent.quantity <= -held:
+        return None
+    price = intent.limit_price or intent.stop_price or intent.reference_price
+    if price is None and position and position.last_price > 0:
+        price = position.last_price
+    if price is None:
+        return None  # nothing to estimate the cost with; the fill will tell
+    needed = intent.quantity * price
+    if needed > buying_power:
+        return f"INSUFFICIENT_BUYING_POWER: needed={needed:.2f} available={buying_power:.2f}"
+    return None
 
 
 def volume_cap(volume: float, max_share: float) -> int:

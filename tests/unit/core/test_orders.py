@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 from core.errors import IllegalTransitionError, OrderError
 from core.orders import (
     CANCELLABLE,
+    MODIFIABLE,
     OPEN,
     TERMINAL,
     TRANSITIONS,
     Fill,
     Order,
+    OrderChange,
     OrderEvent,
     OrderIntent,
     OrderSide,
@@ -35,6 +37,8 @@ EXPECTED = {
     (OrderStatus.PARTIALLY_FILLED, OrderEvent.PARTIAL_FILL): OrderStatus.PARTIALLY_FILLED,
     (OrderStatus.PARTIALLY_FILLED, OrderEvent.FILL): OrderStatus.FILLED,
     (OrderStatus.PARTIALLY_FILLED, OrderEvent.CANCEL): OrderStatus.CANCELLED,
+    (OrderStatus.SUBMITTED, OrderEvent.MODIFY): OrderStatus.SUBMITTED,
+    (OrderStatus.PARTIALLY_FILLED, OrderEvent.MODIFY): OrderStatus.PARTIALLY_FILLED,
 }
 ALL_PAIRS = list(itertools.product(OrderStatus, OrderEvent))
 
@@ -74,6 +78,69 @@ def test_terminal_states_accept_no_event() -> None:
         assert not any((status, e) in TRANSITIONS for e in OrderEvent)
     assert OPEN <= CANCELLABLE
     assert not (TERMINAL & CANCELLABLE)
+
+
+def test_modify_only_while_working() -> None:
+    assert MODIFIABLE == OPEN
+    assert {s for (s, e) in EXPECTED if e is OrderEvent.MODIFY} == set(MODIFIABLE)
+
+
+def _stop(status: OrderStatus = OrderStatus.SUBMITTED, filled: int = 0) -> Order:
+    intent = _intent(side=OrderSide.SELL, order_type=OrderType.STOP, stop_price=95.0)
+    return Order(
+        order_id="o1", client_ref="r1", intent=intent, status=status, filled_quantity=filled
+    )
+
+
+def test_modified_when_stop_price_changes_then_same_order_new_price_same_status() -> None:
+    order = _stop(OrderStatus.PARTIALLY_FILLED, filled=4)
+    moved = order.modified(OrderChange(stop_price=97.5, quantity=12))
+    assert (moved.order_id, moved.client_ref, moved.status) == (
+        "o1",
+        "r1",
+        OrderStatus.PARTIALLY_FILLED,
+    )
+    assert (moved.intent.stop_price, moved.intent.quantity, moved.remaining) == (97.5, 12, 8)
+    assert moved.intent.side is OrderSide.SELL and moved.filled_quantity == 4
+
+
+def test_modified_when_nothing_differs_then_the_same_order() -> None:
+    order = _stop()
+    assert order.modified(OrderChange(stop_price=95.0, quantity=10)) is order
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (OrderChange(limit_price=99.0), "has no limit price"),
+        (OrderChange(quantity=4), "must exceed"),
+    ],
+)
+def test_modified_when_change_does_not_fit_the_order_then_order_error(
+    change: OrderChange, message: str
+) -> None:
+    with pytest.raises(OrderError, match=message):
+        _stop(OrderStatus.PARTIALLY_FILLED, filled=4).modified(change)
+
+
+def test_modified_when_limit_order_gets_a_stop_price_then_order_error() -> None:
+    order = _order(OrderStatus.SUBMITTED).model_copy(
+        update={"intent": _intent(order_type=OrderType.LIMIT, limit_price=90.0)}
+    )
+    with pytest.raises(OrderError, match="has no stop price"):
+        order.modified(OrderChange(stop_price=80.0))
+    assert order.modified(OrderChange(limit_price=91.0)).intent.limit_price == 91.0
+
+
+@pytest.mark.parametrize("status", [s for s in OrderStatus if s not in MODIFIABLE])
+def test_modified_when_order_not_working_then_illegal_transition(status: OrderStatus) -> None:
+    with pytest.raises(IllegalTransitionError):
+        _stop(status).modified(OrderChange(stop_price=96.0))
+
+
+def test_order_change_when_empty_then_refused() -> None:
+    with pytest.raises(OrderError, match="needs a quantity"):
+        OrderChange()
 
 
 def test_with_fill_when_partial_then_partially_filled_with_average_price() -> None:
