@@ -54,6 +54,7 @@ from workflows.operator_commands import (
     parse_text,
     redact_args,
     resolve,
+    split_totp,
 )
 from workflows.operator_types import (
     Caller,
@@ -133,6 +134,10 @@ class OperatorService:
     def control(self) -> TradingControl:
         return self._deps.control
 
+    @property
+    def options(self) -> ServiceOptions:
+        return self._deps.options
+
     def identify(self, caller: Caller) -> Operator | None:
         return self._deps.registry.by_platform(caller.platform, caller.user_id)
 
@@ -164,15 +169,33 @@ class OperatorService:
     async def execute(self, request: CommandRequest) -> CommandResult:
         operator = self.identify(request.caller)
         try:
-            result = await self._execute(request, operator)
+            clean = self._without_codes(request)
+            result = await self._execute(clean, operator)
         except CommandRefusedError as refused:
             result = self._refusal(request, operator, self._spec_name(request), refused)
         self._audit_attempt(request, result, self._audit_args(request))
         return result
 
+    @staticmethod
+    def _without_codes(request: CommandRequest) -> CommandRequest:
+        """A transport may leave ``--totp CODE`` in the arguments: take it out (so no
+        code ever reaches a reason, a store or the audit) and use it as the code."""
+        try:
+            args, found = split_totp(request.args)
+        except ValueError as exc:
+            raise CommandRefusedError(DenialCode.BAD_ARGUMENTS, str(exc)) from None
+        totp = request.totp or found
+        if totp:
+            args = [a for a in args if a != totp]
+        return request.model_copy(update={"args": args, "totp": totp})
+
     # -- the steps ---------------------------------------------------------------------
     def _spec_name(self, request: CommandRequest) -> str | None:
-        found = resolve(request.command, request.args)
+        try:
+            args = split_totp(request.args)[0]
+        except ValueError:
+            args = list(request.args)
+        found = resolve(request.command, args)
         return found[0].name if found else None
 
     async def _execute(self, request: CommandRequest, op: Operator | None) -> CommandResult:

@@ -255,12 +255,20 @@ def parse_text(text: str) -> ParsedText:
         raise ValueError(f"cannot parse the command line: {exc}") from None
     if words and words[0].lower() in ("quorum", "/quorum"):
         words = words[1:]
+    rest, totp = split_totp(words)
+    if not rest:
+        raise ValueError("empty command: try `help`")
+    return ParsedText(command=rest[0].lower(), args=rest[1:], totp=totp)
+
+
+def split_totp(words: Sequence[str]) -> tuple[list[str], str | None]:
+    """Words without ``--totp CODE`` / ``--totp=CODE``, and the code (the last one given).
+    Raises ``ValueError`` for a flag without its code."""
     totp: str | None = None
     rest: list[str] = []
     i = 0
     while i < len(words):
-        word = words[i]
-        flag, eq, value = word.partition("=")
+        flag, eq, value = words[i].partition("=")
         if flag.lower() in TOTP_FLAGS:
             if not eq:
                 if i + 1 >= len(words):
@@ -269,11 +277,9 @@ def parse_text(text: str) -> ParsedText:
                 i += 1
             totp = value
         else:
-            rest.append(word)
+            rest.append(words[i])
         i += 1
-    if not rest:
-        raise ValueError("empty command: try `help`")
-    return ParsedText(command=rest[0].lower(), args=rest[1:], totp=totp)
+    return rest, totp
 
 
 def redact_args(args: Sequence[str]) -> list[str]:
