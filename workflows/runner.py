@@ -5,6 +5,14 @@ The thread id is the cycle id. A cycle with a checkpoint but unfinished is resum
 its last completed step, after reconciling with the broker first (fills that arrived
 while the process was down are saved before any node runs again).
 
+A clean stop: with ``stop`` given, the graph runs one superstep per ``astream`` call
+(``interrupt_before="*"``: LangGraph pauses before every step, right after the previous
+step's checkpoint) and ``stop()`` is asked between steps; when it says yes the run ends with
+``CycleStoppedError`` and the checkpoint is that of the last finished step, so running the
+same cycle id again resumes at the next one. Nothing in flight is cancelled: a fan-out step
+(the four risk agents) always finishes as a whole. Without ``stop`` the graph streams in
+one call, as before. The daemon passes its SIGTERM flag here.
+
 Test-only crash hook: with ``QUORUM_TEST_KILL_AFTER=<node>`` in the environment the
 process SIGKILLs itself as soon as that node's update has been streamed (off unless set;
 used by the crash-resume tests to kill a subprocess at a chosen node boundary).
@@ -21,13 +29,28 @@ from typing import Any, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
+from core.errors import QuorumError
 from core.messages import Envelope, Note
 from workflows.state import CycleDeps, CycleState
 
 KILL_AFTER_ENV = "QUORUM_TEST_KILL_AFTER"
 
 UpdateHook = Callable[[str, dict[str, Any]], None]
+StopProbe = Callable[[], bool]
 Graph = CompiledStateGraph[CycleState, CycleDeps, CycleState, CycleState]
+
+
+class CycleStoppedError(QuorumError):
+    """A stop was asked for: the cycle ended between two steps, checkpointed after
+    ``after`` (the last node that finished). Re-running ``cycle_id`` resumes it."""
+
+    def __init__(self, cycle_id: str, after: str | None) -> None:
+        super().__init__(
+            f"cycle {cycle_id} stopped on request after {after or 'its start'};"
+            " running the same cycle id again resumes it"
+        )
+        self.cycle_id = cycle_id
+        self.after = after
 
 
 def thread_config(cycle_id: str) -> dict[str, Any]:
@@ -69,8 +92,10 @@ async def run_cycle(
     as_of: date,
     universe: list[str],
     on_update: UpdateHook | None = None,
+    stop: StopProbe | None = None,
 ) -> CycleState:
-    """Run (or resume, or just read back) cycle ``cycle_id``; returns the final state."""
+    """Run (or resume, or just read back) cycle ``cycle_id``; returns the final state.
+    With ``stop``, raises ``CycleStoppedError`` between two steps once ``stop()`` is true."""
     config = thread_config(cycle_id)
     status = await cycle_status(app, cycle_id)
     if status == "finished":
@@ -89,17 +114,30 @@ async def run_cycle(
             "steps": [],
         }
     kill_after = os.environ.get(KILL_AFTER_ENV)
-    async for chunk in app.astream(  # type: ignore[call-overload]
-        payload,
-        config,
-        context=deps,
-        stream_mode="updates",
-        durability="sync",
-    ):
-        for node, update in chunk.items():
-            if on_update is not None:
-                on_update(node, update if isinstance(update, dict) else {})
-            if kill_after and node == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+    last_node: str | None = None
+    while True:
+        async for chunk in app.astream(  # type: ignore[call-overload]
+            payload,
+            config,
+            context=deps,
+            stream_mode="updates",
+            durability="sync",
+            interrupt_before="*" if stop is not None else None,
+        ):
+            for node, update in chunk.items():
+                if node.startswith("__"):  # "__interrupt__": the pause before a step
+                    continue
+                last_node = node
+                if on_update is not None:
+                    on_update(node, update if isinstance(update, dict) else {})
+                if kill_after and node == kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        if stop is None:
+            break
+        payload = None  # from here on, resume from the checkpoint
+        if not (await app.aget_state(config)).next:  # type: ignore[arg-type]
+            break  # the graph has finished
+        if stop():
+            raise CycleStoppedError(cycle_id, last_node)
     final = await app.aget_state(config)  # type: ignore[arg-type]
     return cast(CycleState, final.values)

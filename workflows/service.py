@@ -32,7 +32,7 @@ from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import RiskLimits, TradingState
 from workflows.agent_runner import stable_ids
 from workflows.report import cycle_report_stem, write_cycle_report
-from workflows.runner import Graph, UpdateHook, cycle_status, run_cycle
+from workflows.runner import Graph, StopProbe, UpdateHook, cycle_status, run_cycle
 from workflows.state import CycleConfig, CycleDeps, CycleState
 from workflows.summary import build_summary
 
@@ -221,8 +221,14 @@ class CycleService:
         return str(path)
 
     async def run(
-        self, as_of: date, cycle_id: str | None = None, on_update: UpdateHook | None = None
+        self,
+        as_of: date,
+        cycle_id: str | None = None,
+        on_update: UpdateHook | None = None,
+        stop: StopProbe | None = None,
     ) -> dict[str, Any]:
+        """Run (resume, or read back) one cycle. ``stop``: see ``workflows.runner`` (a
+        stopped cycle raises ``CycleStoppedError`` and records no summary)."""
         cycle_id = cycle_id or default_cycle_id(as_of)
         if isinstance(self.reasoner, HasLedger):
             self.reasoner.begin_cycle(cycle_id)
@@ -253,7 +259,9 @@ class CycleService:
                     mode="json"
                 )
             self.store.put_document(CYCLES, cycle_id, doc)
-        state = await run_cycle(self.app, self.deps(), cycle_id, as_of, self.universe, on_update)
+        state = await run_cycle(
+            self.app, self.deps(), cycle_id, as_of, self.universe, on_update, stop
+        )
         summary = await self.summary(state)
         doc = self.store.get_document(CYCLES, cycle_id) or {"cycle_id": cycle_id}
         self.store.put_document(CYCLES, cycle_id, {**doc, "summary": summary})
