@@ -1,0 +1,394 @@
+"""Discord's HTTP interactions endpoint over the operator service.
+
+Requests are verified first: ``X-Signature-Ed25519`` must be the application's Ed25519
+signature (PyNaCl) of ``X-Signature-Timestamp`` + the raw body, and the timestamp within
+5 minutes of now (a captured request cannot be replayed later); anything else is a 401.
+
+The command: one slash command ``/quorum`` with a string option ``command`` (any operator
+command line: ``status``, ``halt news shock``, ``proposals show p-1``) and an optional
+``totp`` option (the one-time code of a critical command; ``--totp CODE`` inside
+``command`` works too). ``quorum chat discord register`` registers it.
+
+- PING (1) → PONG (1).
+- APPLICATION_COMMAND (2) → CHANNEL_MESSAGE_WITH_SOURCE (4) with the answer when it is
+  ready within the reply budget; otherwise (and at once for a ``slow`` command)
+  DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE (5), and the answer follows by
+  ``PATCH /webhooks/{app}/{token}/messages/@original``. A reply longer than 2,000
+  characters continues in follow-up messages (``POST /webhooks/{app}/{token}``).
+- MESSAGE_COMPONENT (3): the Approve / Reject buttons of a proposal
+  (``custom_id`` ``proposal:approve:<id>`` / ``proposal:reject:<id>``) open a MODAL (9)
+  asking for the one-time code, or the reason; an unknown user or a role that may not
+  decide gets the service's refusal at once, ephemeral.
+- MODAL_SUBMIT (5) runs the decision; it is answered DEFERRED_UPDATE_MESSAGE (6), then
+  the proposal's message is edited to show the outcome with its buttons removed, or, if
+  the decision was refused, an ephemeral follow-up says why and the buttons stay.
+
+Denials are ephemeral (flag 64); every message suppresses mentions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from adapters.chat.bridge import (
+    ChatBridge,
+    is_public,
+    pending_proposal,
+    result_text,
+)
+from adapters.chat.delivery import deliver
+from adapters.chat.discord_api import (
+    APPROVE_PREFIX,
+    REJECT_PREFIX,
+    DiscordApi,
+    message_payload,
+    proposal_buttons,
+)
+from adapters.chat.split import DISCORD_MESSAGE_LIMIT, split_texts
+from core.errors import ConfigurationError
+from workflows.operator import Caller, CommandRequest, CommandResult, Platform
+
+log = logging.getLogger("quorum.chat.discord")
+
+TIMESTAMP_WINDOW_S = 300
+EPHEMERAL = 64
+FOLLOWUP_ATTEMPTS = 4
+FOLLOWUP_BACKOFF_S = 0.5
+TOTP_FIELD, REASON_FIELD = "totp", "reason"
+COMMAND_NAME = "quorum"
+SLASH_COMMANDS: list[dict[str, Any]] = [
+    {
+        "name": COMMAND_NAME,
+        "type": 1,  # CHAT_INPUT
+        "description": "Run a Quorum operator command (try: help)",
+        "options": [
+            {
+                "type": 3,  # STRING
+                "name": "command",
+                "description": "The command line, e.g. status, halt news shock, proposals list",
+                "required": True,
+                "max_length": 1000,
+            },
+            {
+                "type": 3,
+                "name": "totp",
+                "description": "Your one-time code (resume, release, approve, rollback, live)",
+                "required": False,
+                "min_length": 6,
+                "max_length": 8,
+            },
+        ],
+    }
+]
+
+
+class InteractionType(IntEnum):
+    PING = 1
+    APPLICATION_COMMAND = 2
+    MESSAGE_COMPONENT = 3
+    AUTOCOMPLETE = 4
+    MODAL_SUBMIT = 5
+
+
+class ResponseType(IntEnum):
+    PONG = 1
+    CHANNEL_MESSAGE_WITH_SOURCE = 4
+    DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
+    DEFERRED_UPDATE_MESSAGE = 6
+    UPDATE_MESSAGE = 7
+    MODAL = 9
+
+
+class SignatureRefusal(StrEnum):
+    MISSING_SIGNATURE = "MISSING_SIGNATURE"
+    MALFORMED_SIGNATURE = "MALFORMED_SIGNATURE"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    STALE_TIMESTAMP = "STALE_TIMESTAMP"
+
+
+def load_verify_key(public_key_hex: str) -> VerifyKey:
+    try:
+        raw = bytes.fromhex(public_key_hex.strip())
+        return VerifyKey(raw)
+    except ValueError:
+        raise ConfigurationError(
+            "QUORUM_CHAT__DISCORD_PUBLIC_KEY must be the application's public key,"
+            " 64 hex characters (Developer Portal → General Information)"
+        ) from None
+
+
+def check_signature(
+    key: VerifyKey, signature: str | None, timestamp: str | None, body: bytes, now: float
+) -> str | None:
+    """None when the request is Discord's; else the refusal, ``CODE: context``."""
+    if not signature or not timestamp:
+        return f"{SignatureRefusal.MISSING_SIGNATURE}: need X-Signature-Ed25519 and -Timestamp"
+    try:
+        sig = bytes.fromhex(signature)
+        key.verify(timestamp.encode() + body, sig)
+    except BadSignatureError:
+        return f"{SignatureRefusal.BAD_SIGNATURE}: the signature does not match"
+    except ValueError:
+        return f"{SignatureRefusal.MALFORMED_SIGNATURE}: not a 64-byte hex signature"
+    try:
+        age = abs(now - float(timestamp))
+    except ValueError:
+        return f"{SignatureRefusal.STALE_TIMESTAMP}: timestamp={timestamp[:20]!r} is not a number"
+    if age > TIMESTAMP_WINDOW_S:
+        return f"{SignatureRefusal.STALE_TIMESTAMP}: age_s={age:.0f} window_s={TIMESTAMP_WINDOW_S}"
+    return None
+
+
+def caller_of(payload: Mapping[str, Any]) -> Caller:
+    """In a server the user is ``member.user``; in a DM it is ``user``."""
+    user = (payload.get("member") or {}).get("user") or payload.get("user") or {}
+    display = user.get("global_name") or user.get("username") or ""
+    return Caller(platform=Platform.DISCORD, user_id=str(user.get("id", "")), display=display)
+
+
+def command_options(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    values = {o.get("name"): o.get("value") for o in data.get("options") or []}
+    totp = values.get("totp")
+    return str(values.get("command") or "help"), (str(totp) if totp else None)
+
+
+def modal_values(data: Mapping[str, Any]) -> dict[str, str]:
+    """Every text input of a submitted modal, ``custom_id`` → value (action rows, and the
+    newer label components that wrap one ``component``)."""
+    found: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "custom_id" in node and "value" in node:
+                found[str(node["custom_id"])] = str(node["value"] or "").strip()
+            for child in (node.get("components"), node.get("component")):
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(data.get("components"))
+    return found
+
+
+def messages_for(text: str, *, public: bool) -> list[dict[str, Any]]:
+    pieces = split_texts(text, DISCORD_MESSAGE_LIMIT) or ["(no output)"]
+    extra = {} if public else {"flags": EPHEMERAL}
+    return [message_payload(p, **extra) for p in pieces]
+
+
+def result_messages(result: CommandResult, prefix: str = "") -> list[dict[str, Any]]:
+    out = messages_for(prefix + result_text(result), public=is_public(result))
+    proposal = pending_proposal(result)
+    if proposal is not None:
+        out[-1]["components"] = proposal_buttons(proposal)
+    return out
+
+
+def text_input(custom_id: str, label: str, *, style: int, min_len: int, max_len: int) -> dict:
+    return {
+        "type": 1,
+        "components": [
+            {
+                "type": 4,  # TEXT_INPUT
+                "custom_id": custom_id,
+                "label": label,
+                "style": style,  # 1 short, 2 paragraph
+                "min_length": min_len,
+                "max_length": max_len,
+                "required": True,
+            }
+        ],
+    }
+
+
+def proposal_modal(custom_id: str, proposal_id: str, *, approve: bool) -> dict[str, Any]:
+    field = (
+        text_input(TOTP_FIELD, "One-time code (TOTP)", style=1, min_len=6, max_len=8)
+        if approve
+        else text_input(REASON_FIELD, "Reason", style=2, min_len=3, max_len=500)
+    )
+    title = f"{'Approve' if approve else 'Reject'} proposal {proposal_id}"
+    return {
+        "type": ResponseType.MODAL,
+        "data": {"custom_id": custom_id, "title": title[:45], "components": [field]},
+    }
+
+
+class DiscordInteractions:
+    def __init__(
+        self,
+        bridge: ChatBridge,
+        api: DiscordApi,
+        key: VerifyKey,
+        *,
+        application_id: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bridge = bridge
+        self.api = api
+        self.key = key
+        self.application_id = application_id
+        self.clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) for one request to the interactions endpoint."""
+        refusal = check_signature(
+            self.key,
+            headers.get("x-signature-ed25519"),
+            headers.get("x-signature-timestamp"),
+            body,
+            self.clock(),
+        )
+        if refusal is not None:
+            return 401, {"error": refusal}
+        try:
+            payload = json.loads(body)
+            kind = InteractionType(int(payload["type"]))
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": "BAD_INTERACTION: not an interaction object"}
+        if kind is InteractionType.PING:
+            return 200, {"type": ResponseType.PONG}
+        if kind is InteractionType.APPLICATION_COMMAND:
+            return 200, await self._command(payload)
+        if kind is InteractionType.MESSAGE_COMPONENT:
+            return 200, await self._component(payload)
+        if kind is InteractionType.MODAL_SUBMIT:
+            return 200, await self._modal(payload)
+        return 400, {"error": f"BAD_INTERACTION: type={kind.value} is not handled"}
+
+    # -- interaction kinds ---------------------------------------------------------------
+    async def _command(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        text, totp = command_options(payload.get("data") or {})
+        caller = caller_of(payload)
+        slow = self.bridge.is_slow(caller, text, totp)
+        future = self.bridge.start_text(caller, text, totp)
+        result = await self.bridge.asettle(future, slow)
+        if result is None:
+            self._later(payload, self._deferred(payload, future))
+            return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
+        first, *rest = result_messages(result)
+        if rest:
+            self._later(payload, self._send_rest(payload, rest))
+        return {"type": ResponseType.CHANNEL_MESSAGE_WITH_SOURCE, "data": first}
+
+    async def _component(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        custom_id = str((payload.get("data") or {}).get("custom_id", ""))
+        approve = custom_id.startswith(APPROVE_PREFIX)
+        if not approve and not custom_id.startswith(REJECT_PREFIX):
+            return self._ephemeral(f"BAD_ARGUMENTS: unknown button custom_id={custom_id[:100]}")
+        proposal_id = custom_id.removeprefix(APPROVE_PREFIX if approve else REJECT_PREFIX)
+        caller = caller_of(payload)
+        action = "approve" if approve else "reject"
+        if self.bridge.may_ask(caller, f"proposals {action}"):
+            return proposal_modal(custom_id, proposal_id, approve=approve)
+        # Unknown user or a role that may not decide: the service refuses and audits it.
+        request = CommandRequest(caller=caller, command="proposals", args=[action, proposal_id])
+        result = await asyncio.wrap_future(self.bridge.start(request))
+        return self._message(result)
+
+    async def _modal(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        data = payload.get("data") or {}
+        custom_id = str(data.get("custom_id", ""))
+        values = modal_values(data)
+        caller = caller_of(payload)
+        if custom_id.startswith(APPROVE_PREFIX):
+            pid = custom_id.removeprefix(APPROVE_PREFIX)
+            request = CommandRequest(
+                caller=caller,
+                command="proposals",
+                args=["approve", pid],
+                totp=values.get(TOTP_FIELD) or None,
+            )
+        elif custom_id.startswith(REJECT_PREFIX):
+            pid = custom_id.removeprefix(REJECT_PREFIX)
+            reason = values.get(REASON_FIELD, "")
+            request = CommandRequest(
+                caller=caller, command="proposals", args=["reject", pid, *reason.split()]
+            )
+        else:
+            return self._ephemeral(f"BAD_ARGUMENTS: unknown form custom_id={custom_id[:100]}")
+        future = self.bridge.start(request)
+        if payload.get("message") is None:  # a modal not opened from a message's button
+            result = await self.bridge.asettle(future, slow=False)
+            if result is None:
+                self._later(payload, self._deferred(payload, future))
+                return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
+            return self._message(result)
+        self._later(payload, self._decided(payload, future))
+        return {"type": ResponseType.DEFERRED_UPDATE_MESSAGE}
+
+    def _message(self, result: CommandResult) -> dict[str, Any]:
+        """A reply of one message (a refusal or a decision is short)."""
+        return {
+            "type": ResponseType.CHANNEL_MESSAGE_WITH_SOURCE,
+            "data": result_messages(result)[0],
+        }
+
+    @staticmethod
+    def _ephemeral(text: str) -> dict[str, Any]:
+        return {
+            "type": ResponseType.CHANNEL_MESSAGE_WITH_SOURCE,
+            "data": message_payload(text, flags=EPHEMERAL),
+        }
+
+    # -- what follows the first reply ----------------------------------------------------
+    def _later(self, payload: Mapping[str, Any], coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _ids(self, payload: Mapping[str, Any]) -> tuple[str, str]:
+        return str(payload.get("application_id") or self.application_id), str(payload["token"])
+
+    async def _send(self, what: str, send: Callable[[], None]) -> None:
+        await asyncio.to_thread(
+            deliver, send, what=what, attempts=FOLLOWUP_ATTEMPTS, backoff_s=FOLLOWUP_BACKOFF_S
+        )
+
+    async def _send_rest(self, payload: Mapping[str, Any], rest: list[dict[str, Any]]) -> None:
+        app_id, token = self._ids(payload)
+        for message in rest:
+            await self._send(
+                "discord follow-up", lambda m=message: self.api.followup(app_id, token, m)
+            )
+
+    async def _deferred(self, payload: Mapping[str, Any], future: Any) -> None:
+        result = await asyncio.wrap_future(future)
+        first, *rest = result_messages(result)
+        app_id, token = self._ids(payload)
+        await self._send(
+            "discord deferred reply", lambda: self.api.edit_original(app_id, token, first)
+        )
+        await self._send_rest(payload, rest)
+
+    async def _decided(self, payload: Mapping[str, Any], future: Any) -> None:
+        """After a proposal's modal: edit the proposal's message, or say why not."""
+        result = await asyncio.wrap_future(future)
+        app_id, token = self._ids(payload)
+        if not result.ok:
+            messages = result_messages(result)
+            for m in messages:
+                m["flags"] = EPHEMERAL
+            await self._send_rest(payload, messages)
+            return
+        original = str((payload.get("message") or {}).get("content") or "")
+        first, *rest = result_messages(result, prefix=f"{original}\n\n" if original else "")
+        first["components"] = []  # decided: the buttons go
+        await self._send("discord decision", lambda: self.api.edit_original(app_id, token, first))
+        await self._send_rest(payload, rest)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the follow-ups still being sent (server shutdown, tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
