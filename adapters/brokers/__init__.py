@@ -4,6 +4,11 @@ Brackets are one convention for every broker: a parent order plus up to two chil
 that close it, a stop-loss (``STP``) and a take-profit (``LMT``), one-cancels-other. Each
 child's ``client_ref`` is the parent's with ``#sl`` / ``#tp`` appended, so a restarted
 process (or another broker) finds the children of a parent by reference alone.
+
+The legs are protective orders: GTC (they outlive the DAY entry) and one OCA group per
+bracket (``oca_group``) of type ``OCA_REDUCE`` — IB's ocaType 2, "remaining orders are
+proportionately reduced in size, with block": a partial fill of one leg shrinks the
+other by as much, a full fill cancels it, so the legs never close more than is held.
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ from core.orders import OrderIntent, OrderSide, OrderType, TimeInForce
 STOP_LOSS_LEG = "sl"
 TAKE_PROFIT_LEG = "tp"
 _LEG_SEPARATOR = "#"
+OCA_CANCEL, OCA_REDUCE = 1, 2  # IB ocaType: 1 cancel the others, 2 reduce them (with block)
+
+
+def oca_group(parent_ref: str) -> str:
+    """The one-cancels-other group of a bracket's legs: named after its parent."""
+    return f"oca-{parent_ref}"
 
 
 def bracket_child_ref(parent_ref: str, leg: str) -> str:

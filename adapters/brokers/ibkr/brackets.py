@@ -1,37 +1,26 @@
 """From our ``OrderIntent`` to the IB orders that carry it: one order, or a bracket of a
-parent plus take-profit (limit) and stop-loss (stop) children on the exit side. Each leg
-has its own ``orderRef``: ``<client_ref>#tp`` / ``<client_ref>#sl``."""
+parent plus stop-loss (stop) and take-profit (limit) children on the exit side, built by
+the shared convention (``adapters.brokers.bracket_legs``: GTC, stop-loss first). Each leg
+has its own ``orderRef`` (``<client_ref>#sl`` / ``<client_ref>#tp``) and the legs share
+one OCA group (``ocaGroup`` = ``oca-<client_ref>``, ``ocaType`` 2: reduce with block)."""
 
 from __future__ import annotations
 
+from adapters.brokers import OCA_REDUCE, bracket_child_ref, oca_group
+from adapters.brokers import bracket_legs as shared_legs
 from adapters.brokers.ibkr.client import OrderSpec
-from adapters.brokers.ibkr.translate import (
-    ACTIONS,
-    OPPOSITE,
-    ORDER_TYPES,
-    STOP_LOSS_SUFFIX,
-    TAKE_PROFIT_SUFFIX,
-)
-from core.orders import OrderIntent, OrderType
+from adapters.brokers.ibkr.translate import ACTIONS, ORDER_TYPES
+from core.orders import OrderIntent
 
 
 def bracket_legs(intent: OrderIntent, client_ref: str) -> list[tuple[str, OrderIntent]]:
     """The exit legs of a bracket intent (empty for a plain order), with their refs."""
-    exit_side = OPPOSITE[intent.side]
-    legs: list[tuple[str, OrderIntent]] = []
-    common = {"symbol": intent.symbol, "side": exit_side, "quantity": intent.quantity}
-    if intent.take_profit is not None:
-        take = OrderIntent(**common, order_type=OrderType.LIMIT,
-                           limit_price=intent.take_profit, tif=intent.tif)  # fmt: skip
-        legs.append((client_ref + TAKE_PROFIT_SUFFIX, take))
-    if intent.stop_loss is not None:
-        stop = OrderIntent(**common, order_type=OrderType.STOP,
-                           stop_price=intent.stop_loss, tif=intent.tif)  # fmt: skip
-        legs.append((client_ref + STOP_LOSS_SUFFIX, stop))
-    return legs
+    return [(bracket_child_ref(client_ref, leg), child) for leg, child in shared_legs(intent)]
 
 
-def order_spec(intent: OrderIntent, ref: str) -> OrderSpec:
+def order_spec(intent: OrderIntent, ref: str, oca_parent: str = "") -> OrderSpec:
+    """The IB order for ``intent``; ``oca_parent`` (the parent's ref) makes it a leg of
+    that bracket's OCA group."""
     return OrderSpec(
         action=ACTIONS[intent.side],
         quantity=intent.quantity,
@@ -40,4 +29,6 @@ def order_spec(intent: OrderIntent, ref: str) -> OrderSpec:
         stop_price=intent.stop_price,
         tif=intent.tif.value,
         order_ref=ref,
+        oca_group=oca_group(oca_parent) if oca_parent else "",
+        oca_type=OCA_REDUCE if oca_parent else 0,
     )

@@ -34,6 +34,7 @@ from adapters.brokers.ibkr.contracts import (
     ContractNotFoundError,
     ContractResolver,
 )
+from adapters.brokers.ibkr.modify import modify_order
 from adapters.brokers.ibkr.pacing import Pacer, backoff_delay
 from adapters.brokers.ibkr.reconcile import reconcile
 from adapters.brokers.ibkr.tracking import MAX_QUEUED_EVENTS, OrderTracker, event
@@ -43,7 +44,7 @@ from adapters.brokers.ibkr.translate import (
 )
 from core.errors import ConfigurationError, OrderError, TemporaryError
 from core.instruments import Instrument
-from core.orders import Fill, Order, OrderEvent, OrderIntent, OrderStatus
+from core.orders import Fill, Order, OrderChange, OrderEvent, OrderIntent, OrderStatus
 from core.portfolio import Position
 from core.ports import AccountSummary, BrokerEvent, BrokerEventType, RateLimiter, Store
 
@@ -307,7 +308,7 @@ class IBKRBroker:
             self.tracker.attempt_ids[leg_ref] = leg_id
             self.client.place(
                 contract,
-                order_spec(leg, leg_ref),
+                order_spec(leg, leg_ref, oca_parent=ref),
                 order_id=leg_id,
                 parent_id=order_id,
                 transmit=i == len(legs) - 1,
@@ -369,14 +370,7 @@ class IBKRBroker:
             )
             assert cancelled is not None
             return cancelled
-        ib_id = self.tracker.attempt_ids.get(order.client_ref) or next(
-            (
-                t.order_id
-                for t in self.client.trades()
-                if t.order_ref == order.client_ref and t.client_id == self.client_id
-            ),
-            0,
-        )
+        ib_id = self.ib_order_id(order)
         self._order_errors.pop(ib_id, None)
         await self.pacer.message()
         if not ib_id or not self.client.cancel(ib_id):
@@ -396,6 +390,18 @@ class IBKRBroker:
                 raise OrderError(f"TWS refused to cancel {order_id}: {text}", broker_code=code)
             await asyncio.sleep(0.005)
         raise TemporaryError(f"no cancel confirmation for {order_id} yet")
+
+    def ib_order_id(self, order: Order) -> int:
+        """IB's orderId of our live attempt at ``order`` (0: none this client can touch)."""
+        return self.tracker.attempt_ids.get(order.client_ref) or next(
+            (t.order_id for t in self.client.trades()
+             if t.order_ref == order.client_ref and t.client_id == self.client_id),
+            0,
+        )  # fmt: skip
+
+    async def modify(self, order_id: str, change: OrderChange) -> Order:
+        """Same orderId, new quantity / stop / limit: ``placeOrder`` again (modify.py)."""
+        return await modify_order(self, order_id, change)
 
     # ---- views -----------------------------------------------------------------------
     async def open_orders(self) -> list[Order]:

@@ -49,6 +49,8 @@ class OrderSpec:
     stop_price: float | None = None
     tif: str = "DAY"
     order_ref: str = ""
+    oca_group: str = ""  # one-cancels-other group (bracket legs)
+    oca_type: int = 0  # IB ocaType; 0 = not in a group
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,8 @@ class IbClient:
             transmit=transmit,
             account=account,
         )
+        if spec.oca_group:
+            order.ocaGroup, order.ocaType = spec.oca_group, spec.oca_type
         if spec.limit_price is not None:
             order.lmtPrice = spec.limit_price
         if spec.stop_price is not None:
@@ -305,6 +309,41 @@ class IbClient:
             currency=contract.currency,
         )
         self.ib.placeOrder(ib_contract, order)
+
+    def _working_trade(self, order_id: int) -> Trade | None:
+        for trade in self.ib.trades():
+            o = trade.order
+            if o.orderId == order_id and o.clientId == self.client_id and not trade.isDone():
+                return trade
+        return None
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        quantity: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        send: bool = True,
+    ) -> bool:
+        """Modify our working order ``order_id``: ``placeOrder`` again with the same
+        orderId (parentId, OCA group and the rest unchanged). ``send=False`` only puts
+        those terms back on ib_async's copy (after TWS refused a modification). False if
+        we have no such working order."""
+        trade = self._working_trade(order_id)
+        if trade is None:
+            return False
+        o = trade.order
+        if quantity is not None:
+            o.totalQuantity = quantity
+        if limit_price is not None:
+            o.lmtPrice = limit_price
+        if stop_price is not None:
+            o.auxPrice = stop_price
+        if send:
+            o.transmit = True
+            self.ib.placeOrder(trade.contract, o)
+        return True
 
     def cancel(self, order_id: int) -> bool:
         for trade in self.ib.trades():

@@ -18,7 +18,7 @@ from adapters.brokers.ibkr.translate import (
     STOP_LOSS_SUFFIX,
     TAKE_PROFIT_SUFFIX,
 )
-from core.orders import OrderEvent, OrderIntent, OrderStatus
+from core.orders import OrderEvent, OrderIntent, OrderStatus, TimeInForce
 from core.ports import BrokerEvent, BrokerEventType
 
 NOT_AT_BROKER = "NOT_AT_BROKER: order never reached TWS"
@@ -43,6 +43,7 @@ def _intent_from(view: TradeView) -> OrderIntent | None:
             order_type=order_type,
             limit_price=view.limit_price if order_type.value == "LMT" else None,
             stop_price=view.stop_price if order_type.value == "STP" else None,
+            tif=TimeInForce.GTC if view.tif == "GTC" else TimeInForce.DAY,
         )
     except ValueError:
         return None
@@ -119,6 +120,14 @@ def reconcile(
                 )
         elif order.status is OrderStatus.NEW:
             tracker.settle_status(view)
+        elif (changed := tracker.adopt_terms(view)) is not None:
+            terms = changed.intent
+            price = terms.stop_price or terms.limit_price
+            report(
+                f"order {order.client_ref!r} works at TWS on other terms: "
+                f"{terms.quantity} @ {price}",
+                order=changed,
+            )
         final = tracker.order(order.client_ref)
         if final is not None and view.status == "Filled" and final.remaining > 0:
             report(

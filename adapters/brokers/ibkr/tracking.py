@@ -17,6 +17,7 @@ from datetime import datetime
 
 from adapters.brokers.ibkr.client import ExecView, TradeView
 from adapters.brokers.ibkr.translate import (
+    LIVE_STATUSES,
     PENDING_STATUSES,
     SIDES_FROM_IB,
     STATUS_EVENTS,
@@ -24,7 +25,7 @@ from adapters.brokers.ibkr.translate import (
     classify_error,
 )
 from core.errors import IllegalTransitionError, OrderError
-from core.orders import Fill, Order, OrderEvent, OrderIntent, utcnow
+from core.orders import Fill, Order, OrderChange, OrderEvent, OrderIntent, OrderType, utcnow
 from core.ports import BrokerEvent, BrokerEventType, Store
 
 log = logging.getLogger("quorum.ibkr")
@@ -65,6 +66,10 @@ class OrderTracker:
         found = self.store.order_by_client_ref(client_ref)
         return found if found is not None and is_ibkr_order(found.order_id) else None
 
+    def order_by_id(self, order_id: str) -> Order | None:
+        found = self.store.order(order_id)
+        return found if found is not None and is_ibkr_order(found.order_id) else None
+
     def orders(self, open_only: bool = False) -> list[Order]:
         return [o for o in self.store.orders(open_only) if is_ibkr_order(o.order_id)]
 
@@ -101,6 +106,40 @@ class OrderTracker:
         )
         return updated
 
+    def modified(self, client_ref: str, change: OrderChange) -> Order | None:
+        """The stored order on new terms (event MODIFY); ``None`` if it is not working."""
+        current = self.order(client_ref)
+        if current is None:
+            return None
+        try:
+            updated = current.modified(change)
+        except (IllegalTransitionError, OrderError) as exc:
+            log.debug("ignored modification of %s: %s", client_ref, exc)
+            return None
+        if updated is not current:
+            self.store.save_order(updated)
+            self.emit(event(BrokerEventType.ORDER_STATUS, order=updated, message="modified"))
+        return updated
+
+    def adopt_terms(self, view: TradeView) -> Order | None:
+        """TWS works the order on other terms than ours (our modification, an OCA group
+        that reduced it, another client): take its quantity and stop / limit price."""
+        current = self.order(view.order_ref)
+        if current is None or not current.is_open or view.status not in LIVE_STATUSES:
+            return None
+        intent, quantity = current.intent, round(view.quantity)
+        change: dict[str, float] = {}
+        if quantity != intent.quantity and quantity > current.filled_quantity:
+            change["quantity"] = quantity
+        price = view.stop_price if intent.order_type is OrderType.STOP else view.limit_price
+        ours = intent.stop_price if intent.order_type is OrderType.STOP else intent.limit_price
+        if price is not None and ours is not None and abs(price - ours) > 1e-9:
+            key = "stop_price" if intent.order_type is OrderType.STOP else "limit_price"
+            change[key] = price
+        if not change:
+            return None
+        return self.modified(view.order_ref, OrderChange.model_validate(change))
+
     # ---- acknowledgements --------------------------------------------------------------
     def expect_ack(self, ib_order_id: int) -> asyncio.Future[TradeView | None]:
         future: asyncio.Future[TradeView | None] = asyncio.get_running_loop().create_future()
@@ -132,6 +171,7 @@ class OrderTracker:
     def settle_status(self, view: TradeView) -> Order | None:
         """Bring the local order in line with one IB status (also used by reconcile)."""
         ref = view.order_ref
+        self.adopt_terms(view)
         ev = STATUS_EVENTS.get(view.status)
         code = view.error_code or None
         rejected = view.completed_status.startswith("Rejected") or (

@@ -36,6 +36,7 @@ ERROR_CLASSES: dict[int, IbErrorClass] = {
     326: IbErrorClass.CLIENT_ID_IN_USE,
     200: IbErrorClass.NO_CONTRACT,
     135: IbErrorClass.ORPHANED_LEG,
+    399: IbErrorClass.INFO,  # order message warning (e.g. outside trading hours): it stands
 }
 
 
@@ -63,6 +64,7 @@ STATUS_EVENTS: dict[str, OrderEvent | None] = {
 }
 PENDING_STATUSES = frozenset({"PendingSubmit", "ApiPending"})
 WORKING_STATUSES = frozenset({"PreSubmitted", "Submitted", "PendingCancel"})
+LIVE_STATUSES = frozenset({"PreSubmitted", "Submitted"})  # working on the terms shown
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 ORDER_TYPES: dict[OrderType, str] = {

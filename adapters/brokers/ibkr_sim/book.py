@@ -34,6 +34,7 @@ class SimOrder:
     account: str
     parent_id: int = 0
     oca_group: str = ""
+    oca_type: int = 0  # IB ocaType: 1 cancel the group's others, 2 / 3 reduce them
     transmit: bool = True
     status: str = "PendingSubmit"
     filled: float = 0.0
@@ -288,6 +289,9 @@ class Book:
         )
         self.executions.append(execution)
         events = [BookEvent("execution", order, execution), BookEvent("order", order)]
+        from adapters.brokers.ibkr_sim.protective import oca_after_fill
+
+        events += oca_after_fill(self, order, shares)
         if order.is_done:
             events += self._after_done(order)
         return events

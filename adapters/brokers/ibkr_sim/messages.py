@@ -68,7 +68,8 @@ def open_order(o: SimOrder) -> Fields:
     head += [o.action, o.quantity, o.order_type, _price(o.lmt_price), _price(o.aux_price), o.tif,
              o.oca_group, o.account, "O", 0, o.order_ref, o.client_id, o.perm_id, 0, 0, 0.0,
              "", "", "", "", "", ""]  # fmt: skip
-    middle: Fields = [""] * 23 + [o.parent_id, 0, "", "", "", ""]  # modelCode..deltaNeutralAux
+    middle: Fields = [""] * 19 + [o.oca_type, "", "", ""]  # modelCode .. nbboPriceCap
+    middle += [o.parent_id, 0, "", "", "", ""]  # parentId .. deltaNeutralAuxPrice
     assert len(middle) == 29
     tail: Fields = ["", "", "", "", "", "", ""]  # continuousUpdate..comboLegsDescrip
     tail += [0, 0, 0]  # combo legs, order combo legs, smart combo params
@@ -93,7 +94,7 @@ def completed_order(o: SimOrder) -> Fields:
     head += [o.action, o.quantity, o.order_type, _price(o.lmt_price), _price(o.aux_price), o.tif,
              o.oca_group, o.account, "O", 0, o.order_ref, o.perm_id, 0, 0, 0.0, "", "", "", "",
              ""]  # fmt: skip
-    middle: Fields = [""] * 23  # modelCode .. deltaNeutralAuxPrice
+    middle: Fields = [""] * 17 + [o.oca_type] + [""] * 5  # modelCode .. deltaNeutralAux
     tail: Fields = ["", "", "", "", ""]  # continuousUpdate .. comboLegsDescrip
     tail += [0, 0, 0, "", "", "", ""]  # legs x3, scale x3, hedgeType
     tail += ["", "", 0, 0, ""]  # clearing x2, notHeld, no delta neutral, algoStrategy

@@ -61,6 +61,7 @@ def place_order(sim: TwsSimulator, s: Session, f: list[str]) -> None:
         aux_price=_price(f[20]),
         tif=f[21] or "DAY",
         oca_group=f[22],
+        oca_type=int(f[47] or 0) if len(f) > 47 else 0,  # ocaType (server version < 177)
         account=f[23] or sim.account,
         order_ref=f[26],
         transmit=f[27] != "0",
