@@ -10,7 +10,17 @@ import asyncio
 import pytest
 
 from core.errors import OrderError
-from core.orders import OPEN, Fill, Order, OrderIntent, OrderSide, OrderStatus, OrderType
+from core.orders import (
+    OPEN,
+    Fill,
+    Order,
+    OrderChange,
+    OrderIntent,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from core.ports import Broker, BrokerEventType
 from tests.contract.conftest import BrokerHarness
 
@@ -226,6 +236,85 @@ async def test_bracket_stop_loss_fills_and_cancels_take_profit(
     assert sum(f.quantity for f in await fills_of(broker, stop.order_id)) == 20
     assert await broker.open_orders() == []
     assert await position_qty(broker) == 0
+
+
+async def test_bracket_legs_are_gtc_on_the_exit_side(broker_harness: BrokerHarness) -> None:
+    broker = broker_harness.broker
+    parent = await broker.place(buy(qty=20, take_profit=110.0, stop_loss=95.0), "c-gtc")
+    assert parent.intent.tif is TimeInForce.DAY
+    children = [o for o in await broker.open_orders() if o.order_id != parent.order_id]
+    assert {(o.client_ref, o.intent.side, o.intent.tif) for o in children} == {
+        ("c-gtc#sl", OrderSide.SELL, TimeInForce.GTC),
+        ("c-gtc#tp", OrderSide.SELL, TimeInForce.GTC),
+    }
+
+
+# -- modify ------------------------------------------------------------------------------
+async def test_modify_stop_then_same_order_new_price_and_it_triggers_there(
+    broker_harness: BrokerHarness,
+) -> None:
+    broker = broker_harness.broker
+    await broker.place(buy(qty=10), "c-mod-entry")
+    await broker_harness.market(SYMBOL, 100.0, 1_000)
+    stop = await broker.place(
+        sell(qty=10, order_type=OrderType.STOP, stop_price=95.0, tif=TimeInForce.GTC), "c-mod"
+    )
+    moved = await broker.modify(stop.order_id, OrderChange(stop_price=97.0))
+    assert (moved.order_id, moved.client_ref, moved.intent.stop_price) == (
+        stop.order_id,
+        "c-mod",
+        97.0,
+    )
+    assert moved.status in OPEN
+    current = await order_state(broker, stop.order_id)
+    assert current is not None and current.intent.stop_price == 97.0
+    await broker_harness.market(SYMBOL, 98.0, 1_000)
+    assert await fills_of(broker, stop.order_id) == []  # above the new stop: still working
+    await broker_harness.market(SYMBOL, 96.5, 1_000)  # above the old 95, through the new 97
+    assert sum(f.quantity for f in await fills_of(broker, stop.order_id)) == 10
+    assert await position_qty(broker) == 0
+
+
+async def test_modify_quantity_then_the_order_works_the_new_total(
+    broker_harness: BrokerHarness,
+) -> None:
+    broker = broker_harness.broker
+    order = await broker.place(buy(qty=10, order_type=OrderType.LIMIT, limit_price=90.0), "c-q")
+    resized = await broker.modify(order.order_id, OrderChange(quantity=25, limit_price=91.0))
+    assert (resized.order_id, resized.intent.quantity, resized.intent.limit_price) == (
+        order.order_id,
+        25,
+        91.0,
+    )
+    assert await broker.modify(order.order_id, OrderChange(quantity=25)) == resized  # no change
+    await broker_harness.market(SYMBOL, 90.5, 1_000)
+    assert sum(f.quantity for f in await fills_of(broker, order.order_id)) == 25
+
+
+async def test_modify_when_order_filled_or_unknown_then_order_error(
+    broker_harness: BrokerHarness,
+) -> None:
+    broker = broker_harness.broker
+    order = await broker.place(buy(), "c-mod-filled")
+    await broker_harness.market(SYMBOL, 100.0, 1_000)
+    with pytest.raises(OrderError):
+        await broker.modify(order.order_id, OrderChange(quantity=20))
+    with pytest.raises(OrderError):
+        await broker.modify("no-such-order", OrderChange(quantity=20))
+    assert await position_qty(broker) == 10
+
+
+async def test_modify_survives_a_restart(broker_harness: BrokerHarness) -> None:
+    broker = broker_harness.broker
+    stop = await broker.place(
+        sell(qty=5, order_type=OrderType.STOP, stop_price=80.0, tif=TimeInForce.GTC), "c-mod-rs"
+    )
+    await broker.modify(stop.order_id, OrderChange(stop_price=82.0))
+    broker = await broker_harness.restart()
+    restored = await order_state(broker, stop.order_id)
+    assert restored is not None and restored.intent.stop_price == 82.0
+    await broker_harness.market(SYMBOL, 81.0, 1_000)
+    assert sum(f.quantity for f in await fills_of(broker, stop.order_id)) == 5
 
 
 # -- restart and reconcile ---------------------------------------------------------------
