@@ -3,10 +3,13 @@
 Conventions kept from TA-Lib: +DM counts only when the up-move is positive and larger
 than the down-move (and −DM symmetrically); DM and TR are summed over the first
 ``timeperiod − 1`` changes, then smoothed with ``s = s − s/n + x`` (Wilder); DI is
-``100 · DM / TR`` (0 where TR ≈ 0). ADX averages the first ``timeperiod`` DX values and
-then Wilder-smooths ``(adx·(n−1) + dx) / n``; a DX with (+DI + −DI) ≈ 0 leaves ADX
-unchanged. ``timeperiod == 1`` DI is the unsmoothed ``DM / TR`` ratio (not in percent),
-as in TA-Lib.
+``100 · DM / TR``, 0 where the smoothed TR is exactly 0 (TA-Lib #253: a sum of true
+ranges has no cancellation residue, so it is tested exactly, not against TA_IS_ZERO's
+fixed 1e-14 — which zeroed DI for tiny quotes and after long flat stretches). ADX
+averages the first ``timeperiod`` DX values and then Wilder-smooths
+``(adx·(n−1) + dx) / n``; a DX with (+DI + −DI) within 1e-14 of 0 (a ratio, so the fixed
+band is scale-free) leaves ADX unchanged. ``timeperiod == 1`` DI is the unsmoothed
+``DM / TR`` ratio (not in percent), as in TA-Lib.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def di_into(
         for today in range(1, n):
             move = plus_dm_at(high, low, today) if plus else minus_dm_at(high, low, today)
             tr = true_range_at(high, low, close, today)
-            out[today] = 0.0 if move == 0.0 or is_zero(tr) else move / tr
+            out[today] = 0.0 if move == 0.0 or tr <= 0.0 else move / tr
             probe += high[today] + low[today] + close[today]
         return probe
     if n <= period:
@@ -74,7 +77,7 @@ def di_into(
         prev_dm = prev_dm - (prev_dm / period)
         prev_dm += move
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
-        out[today] = 0.0 if is_zero(prev_tr) else 100.0 * (prev_dm / prev_tr)
+        out[today] = 100.0 * (prev_dm / prev_tr) if prev_tr > 0.0 else 0.0
         probe += close[today]
     # A NaN high or low stays in prev_tr; a NaN close can hide in a true range.
     return probe + prev_tr
@@ -106,7 +109,7 @@ def adx_into(
         prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
         probe += close[today]
-        if not is_zero(prev_tr):
+        if prev_tr > 0.0:
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
             total = minus_di + plus_di
@@ -121,7 +124,7 @@ def adx_into(
         prev_plus_dm += plus_dm_at(high, low, today)
         prev_tr = prev_tr - (prev_tr / period) + true_range_at(high, low, close, today)
         probe += close[today]
-        if not is_zero(prev_tr):
+        if prev_tr > 0.0:
             minus_di = 100.0 * (prev_minus_dm / prev_tr)
             plus_di = 100.0 * (prev_plus_dm / prev_tr)
             total = minus_di + plus_di

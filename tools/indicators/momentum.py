@@ -113,7 +113,8 @@ def macd_into(
         slow = fma(x[i] - slow, k_slow, slow)
         fast = fma(x[i] - fast, k_fast, fast)
         line = fast - slow
-        signal = fma(line - signal, k_signal, signal)
+        # Period 1: the signal is the line itself (TA-Lib), not a rounded EMA step.
+        signal = line if signalperiod == 1 else fma(line - signal, k_signal, signal)
         macd_out[i] = line
         signal_out[i] = signal
         hist_out[i] = line - signal

@@ -8,7 +8,10 @@ their arguments in Python and call the kernel. Conventions kept from TA-Lib:
 - EMA is seeded with the SMA of its first ``timeperiod`` values, ``k = 2 / (timeperiod + 1)``.
 - DEMA = 2·EMA − EMA(EMA); TEMA = 3·EMA − 3·EMA(EMA) + EMA(EMA(EMA)), each inner EMA
   seeded on the previous one's first valid value.
-- KAMA uses the fixed fast/slow constants 2/(2+1) and 2/(30+1) of TA-Lib.
+- KAMA uses the fixed fast/slow constants 2/(2+1) and 2/(30+1) of TA-Lib; its efficiency
+  ratio is capped at 1 (``sum |changes| <= |change over the window|`` gives 1), as
+  TA-Lib's: the add-then-subtract sum can fall below the window's one tiny move by its
+  rounding residue, and an uncapped ratio then makes KAMA overshoot its input.
 - Period 1: SMA, EMA, WMA and KAMA return the input unchanged (no warm-up), as TA-Lib.
 - WMA re-anchors its running sums every 8·period bars (TA-Lib #255), so long series
   do not drift.
@@ -214,7 +217,9 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
     prev_kama = x[today - 1]
     trailing_value = x[0]
     period_roc = x[today] - trailing_value
-    ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
+    # The efficiency ratio is capped at 1 (module docstring): the running sum's rounding
+    # residue can leave it below |period_roc| when the window holds one tiny move.
+    ratio = 1.0 if sum_roc1 <= abs(period_roc) else abs(period_roc / sum_roc1)
     ratio = fma(ratio, const_diff, const_max)
     ratio *= ratio
     prev_kama = fma(x[today] - prev_kama, ratio, prev_kama)
@@ -235,7 +240,7 @@ def kama_into(x: FloatArray, period: int, out: FloatArray) -> float:
             null_run = period
             sum_roc1 = 0.0
         trailing_value = value2
-        ratio = 1.0 if sum_roc1 <= period_roc else abs(period_roc / sum_roc1)
+        ratio = 1.0 if sum_roc1 <= abs(period_roc) else abs(period_roc / sum_roc1)
         ratio = fma(ratio, const_diff, const_max)
         ratio *= ratio
         prev_kama = fma(value - prev_kama, ratio, prev_kama)

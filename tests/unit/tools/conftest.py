@@ -15,7 +15,7 @@ SHIPPED_DAILY_DIR = Path(__file__).resolve().parents[3] / "data" / "us_daily"
 
 
 class DailyBars(NamedTuple):
-    """One shipped file's columns (``adj_close`` left out: indicators use raw prices)."""
+    """One shipped file's columns: raw prices as traded, plus ``adj_close``."""
 
     symbol: str
     open: npt.NDArray[np.float64]
@@ -23,6 +23,18 @@ class DailyBars(NamedTuple):
     low: npt.NDArray[np.float64]
     close: npt.NDArray[np.float64]
     volume: npt.NDArray[np.float64]
+    adj_close: npt.NDArray[np.float64]
+
+    def adjusted(self) -> DailyBars:
+        """Split- and dividend-adjusted bars, as ``BarSeries.adjusted_view`` makes them:
+        open, high and low scaled by ``adj_close / close``, ``adj_close`` as the close."""
+        factor = self.adj_close / self.close
+        return self._replace(
+            open=self.open * factor,
+            high=self.high * factor,
+            low=self.low * factor,
+            close=self.adj_close.copy(),
+        )
 
 
 def load_daily_bars(path: Path) -> DailyBars:
@@ -42,6 +54,7 @@ def load_daily_bars(path: Path) -> DailyBars:
         low=column("low"),
         close=column("close"),
         volume=column("volume"),
+        adj_close=column("adj_close"),
     )
 
 
