@@ -19,10 +19,9 @@ operator's kill switch and halt away.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import structlog
 
 from config.logging import REDACTED, redact_text
 from core.audit import AuditLog
@@ -82,7 +81,7 @@ __all__ = [
     "ServiceOptions",
 ]
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 TRADING_ACTIONS = ("halt", "reduce", "kill", "resume", "release")
 READS = ("positions", "orders", "pnl", "explain", "report")
 _TOTP_DENIALS = {
@@ -232,7 +231,7 @@ class OperatorService:
         except NotFoundError as exc:
             raise CommandRefusedError(DenialCode.NOT_FOUND, str(exc)) from None
         except Exception as exc:  # a transport must get an answer, never a traceback
-            log.warning("operator command failed", command=spec.name, error=repr(exc))
+            log.warning("operator command %s failed: %s", spec.name, redact_text(repr(exc)))
             detail = f"command={spec.name} error={type(exc).__name__}: {exc}"
             raise CommandRefusedError(DenialCode.COMMAND_FAILED, redact_text(detail)) from None
         return CommandResult(

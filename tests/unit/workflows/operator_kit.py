@@ -153,17 +153,16 @@ def build(
     desks: MemoryDesks | None = None,
     cycle_runner: Any = None,
 ) -> OperatorService:
-    """The factory's service; with desks or a cycle runner, the same parts around them."""
+    """The factory's control, audit and registry, with the given desks (None: proposal
+    review not wired) and cycle runner (None: none wired)."""
     settings = load_settings(state_dir=tmp_path / "var")
-    service = make_operator_service(settings, store, clock=clock)
-    if desks is None and cycle_runner is None:
-        return service
+    wired = make_operator_service(settings, store, clock=clock)
     return OperatorService(
         store=store,
-        control=service.control,
-        registry=service.registry,
-        audit=service.control.audit,
-        options=service.options,
+        control=wired.control,
+        registry=wired.registry,
+        audit=wired.control.audit,
+        options=wired.options,
         cycle_runner=cycle_runner,
         proposals=desks,
         config=desks,
