@@ -123,6 +123,7 @@ def make_operator_service(
     from datetime import date
     from typing import Any
 
+    from adapters.review import config_desk, make_proposal_service
     from adapters.runtime import (
         check_cycle_date,
         cycle_service,
@@ -170,4 +171,6 @@ def make_operator_service(
         options=options,
         cycle_runner=run_cycle,
         notifier=notifier,
+        proposals=make_proposal_service(settings, store, notifier=notifier, clock=clock),
+        config=config_desk(settings, store),
     )

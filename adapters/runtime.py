@@ -7,7 +7,7 @@ Used by ``quorum cycle run|replay``, ``quorum simulate`` and ``quorum demo``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import date
 from pathlib import Path
@@ -51,16 +51,19 @@ def load_market(settings: Settings, universe_file: str | Path | None = None) -> 
 
 
 def resolve_universe(
-    settings: Settings, market: MarketData, universe_file: str | Path | None = None
+    settings: Settings,
+    market: MarketData,
+    universe_file: str | Path | None = None,
+    configured: list[str] | None = None,
 ) -> list[str]:
-    """The symbols to trade: the ``--universe`` file, else the settings' list; each must
-    have bars."""
+    """The symbols to trade: the ``--universe`` file, else ``configured`` (the active
+    configuration version's), else the settings' list; each must have bars."""
     if universe_file:
         from config.universe import load_universe
 
         symbols = [i.symbol for i in load_universe(universe_file)]
     else:
-        symbols = list(settings.universe.symbols)
+        symbols = list(configured if configured is not None else settings.universe.symbols)
     available = set(market.symbols())
     missing = [s for s in symbols if s not in available]
     if missing:
@@ -147,20 +150,36 @@ async def cycle_service(
     trading_state: TradingState | None = None,
     meta: dict[str, Any] | None = None,
     reports_dir: Path | None = None,
+    config_version: int | None = None,
+    config_values: Mapping[str, Any] | None = None,
+    locked: bool = True,
+    review: bool | None = None,
 ) -> AsyncIterator[CycleService]:
     """A ready ``CycleService``; the broker is connected and the checkpointer open until
-    the block exits. Every argument left out comes from ``settings``."""
+    the block exits. Every argument left out comes from ``settings``.
+
+    Risk limits, universe, restricted list, debate rounds, strategy and agent parameters
+    come from the store's active configuration version (``adapters.review``), or from
+    version ``config_version`` (``cycle replay``: the one in force then), or from
+    ``config_values`` (proposal evidence: a candidate configuration). With ``review``
+    (default: on for the configured store, off for one passed in) a finished cycle
+    submits its agents' proposals to proposal review and runs the watch. ``locked=False``
+    skips the shared cycle lock (a simulation nested in a cycle that holds it)."""
     from adapters.brokers.factory import make_broker
     from adapters.factories import make_control
     from adapters.llm.factory import make_reasoner
+    from adapters.review import config_desk
     from workflows.checkpointer import sqlite_checkpointer
+    from workflows.config_keys import cycle_inputs
     from workflows.daily_cycle import build_daily_cycle
     from workflows.service import BarDriven, CycleService
     from workflows.state import CycleConfig
 
     state_dir = state_dir or settings.state_dir
+    review = store is None and config_values is None if review is None else review
     async with AsyncExitStack() as stack:
-        stack.enter_context(cycle_lock(settings))
+        if locked:
+            stack.enter_context(cycle_lock(settings))
         if store is None:
             from adapters.cli.common import open_store
 
@@ -172,7 +191,14 @@ async def cycle_service(
                 store = tapped(store, make_bus(settings))  # the live A2A feed
             stack.callback(store.close)
         market = market or load_market(settings, universe_file)
-        symbols = resolve_universe(settings, market, universe_file)
+        if config_values is not None:
+            version, values = None, dict(config_values)
+        else:
+            desk = config_desk(settings, store)
+            active = desk.version(config_version) if config_version else desk.ensure()
+            version, values = active.version, desk.values(active.version)
+        inputs = cycle_inputs(values)
+        symbols = resolve_universe(settings, market, universe_file, inputs.symbols)
         reasoner = reasoner or make_reasoner(llm, settings, store)
         cache = getattr(reasoner, "inner", None)
         if broker is None:
@@ -184,6 +210,7 @@ async def cycle_service(
             trading_state = control.effective()
         saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
         app = build_daily_cycle().compile(checkpointer=saver)
+        after_cycle = review_hook(settings, store, market) if review else None
         yield CycleService(
             app=app,
             store=store,
@@ -193,29 +220,54 @@ async def cycle_service(
             reports_dir=reports_dir or state_dir / "reports",
             broker=broker,
             reasoner=reasoner,
-            limits=settings.risk,
+            limits=inputs.limits,
             config=CycleConfig(
-                debate_rounds=settings.llm.debate_rounds,
+                debate_rounds=inputs.debate_rounds,
                 # A bar-driven broker fills only on the next bar: nothing to wait for.
                 fill_timeout_s=0.0 if isinstance(broker, BarDriven) else 5.0,
             ),
-            restricted=frozenset(settings.universe.restricted),
+            restricted=inputs.restricted,
             trading_state=trading_state,
             trading_probe=control.effective,
             agent_settings={
                 "starting_cash": settings.broker.starting_cash,
                 "mode": settings.mode,
                 "live_confirmed": settings.live_confirmed,
+                "lesson_score_threshold": settings.proposals.lesson_score_threshold,
+                **inputs.agent_settings,
             },
+            config_version=version,
+            after_cycle=after_cycle,
             meta={
                 "llm": llm or settings.llm.provider,
                 "broker": settings.broker.kind,
                 "universe_file": str(universe_file) if universe_file else None,
                 # the response cache's key for this run, so `cycle replay` finds its answers
                 "llm_cache_model": getattr(cache, "model", None),
+                "config_version": version,
+                **({"config_values": values} if version is None else {}),
                 **(meta or {}),
             },
         )
+
+
+def review_hook(
+    settings: Settings, store: Store, market: MarketData
+) -> Callable[[str], Awaitable[None]]:
+    """What a finished cycle of the configured store does next: its agents' proposals go
+    to proposal review and the watch looks at it. A failure here is logged, never raised:
+    the cycle itself is already recorded."""
+    import logging
+
+    from adapters.review import make_proposal_service
+
+    async def after_cycle(cycle_id: str) -> None:
+        try:
+            await make_proposal_service(settings, store, market=market).after_cycle(cycle_id)
+        except Exception:
+            logging.getLogger(__name__).exception("proposal review after %s failed", cycle_id)
+
+    return after_cycle
 
 
 def replay_reasoner(doc: dict[str, Any], settings: Settings, store: Store) -> tuple[Any, str]:
@@ -291,6 +343,8 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
             state_dir=workdir,
             store=store,
             broker=broker,
+            config_version=doc.get("config_version"),  # the version in force then
+            config_values=doc.get("config_values"),
         ) as service:
             service.universe = list(doc["universe"])
             summary = await service.run(date.fromisoformat(doc["as_of"]), cycle_id=replay_id)

@@ -19,6 +19,7 @@ from core.errors import QuorumError
 
 
 class ProposalStatus(StrEnum):
+    EVALUATING = "evaluating"  # validated, evidence being computed (resumed after a crash)
     PENDING = "pending"  # validated and evidenced, waiting for a human
     REFUSED = "refused"  # failed validation: ``refusal`` names the rule
     APPROVED = "approved"  # approved and applied as a config version
@@ -61,6 +62,7 @@ class Proposal(BaseModel):
     base_version: int | None = None  # the config version the proposal was made against
     evidence: dict[str, Any] | None = None  # current vs proposed metrics, per fold and overall
     lessons: list[str] = Field(default_factory=list)  # lesson ids it came from
+    origin: str | None = None  # an agent's proposal: "<cycle id>:<message id>" it came from
     refusal: str | None = None  # for REFUSED: the rule it broke
     created_at: datetime
     expires_at: datetime | None = None

@@ -38,3 +38,4 @@ class TradeIdea(BaseModel):
     conviction: float = Field(ge=0.0, le=1.0)
     rationale: str = Field(min_length=1, max_length=4000)
     sources: tuple[str, ...] = ()
+    lessons: tuple[str, ...] = ()  # ids of the reflection lessons that informed it

@@ -342,10 +342,17 @@ def signal_for(
     params: Mapping[str, Any] | None = None,
 ) -> tuple[SignalArray, dict[str, ParamValue]]:
     """The signal of strategy ``name`` and the fully resolved parameters it used."""
-    spec = get_strategy(name)
-    resolved = spec.resolve(params or {})
+    resolved = resolve_params(name, params or {})
+    signal = get_strategy(name).compute(open_, high, low, close, resolved)
+    return signal, resolved
+
+
+def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, ParamValue]:
+    """Defaults of strategy ``name`` updated with ``params``, each bound-checked, and the
+    rules between them (fast < slow, rsi_low < rsi_high); ``ConfigurationError`` names the
+    broken one."""
+    resolved = get_strategy(name).resolve(params)
     check = _CHECKS.get(name)
     if check is not None:
         check(resolved)
-    signal = spec.compute(open_, high, low, close, resolved)
-    return signal, resolved
+    return resolved

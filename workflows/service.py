@@ -15,7 +15,7 @@ Everything here uses ports only; ``adapters.runtime`` builds the service.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -159,6 +159,8 @@ class CycleService:
     meta: dict[str, Any] = field(default_factory=dict)  # recorded with each cycle
     agent_settings: dict[str, Any] = field(default_factory=dict)  # ctx.settings for agents
     opening_fills: dict[str, int] = field(default_factory=dict)
+    config_version: int | None = None  # the configuration version this cycle runs on
+    after_cycle: Callable[[str], Awaitable[Any]] | None = None  # proposal review's hook
 
     def deps(self) -> CycleDeps:
         return CycleDeps(
@@ -259,10 +261,22 @@ class CycleService:
                     mode="json"
                 )
             self.store.put_document(CYCLES, cycle_id, doc)
+            self.journal_config(cycle_id)
         state = await run_cycle(
             self.app, self.deps(), cycle_id, as_of, self.universe, on_update, stop
         )
         summary = await self.summary(state)
         doc = self.store.get_document(CYCLES, cycle_id) or {"cycle_id": cycle_id}
         self.store.put_document(CYCLES, cycle_id, {**doc, "summary": summary})
+        if self.after_cycle is not None:
+            await self.after_cycle(cycle_id)
         return summary
+
+    def journal_config(self, cycle_id: str) -> None:
+        """A note saying which configuration version the cycle runs on (once per cycle)."""
+        note = Envelope(
+            cycle_id=cycle_id,
+            sender="daily_cycle",
+            payload=Note(topic="config_version", data={"version": self.config_version}),
+        )
+        self.store.append_message(stable_ids([note], f"{cycle_id}|config_version")[0])

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from agents.base import AgentContext, AgentSpec, Desk, Reasoning
 from agents.common import current_portfolio, last_closes, load_bars, setting, trade_ideas
+from agents.tunables import RiskManagerParams
 from core.messages import Envelope, RiskVerdict, StateChange, ToolFigures, TradeIdeaPayload
 from core.orders import OrderIntent, OrderSide
 from core.portfolio import Portfolio
@@ -28,6 +29,7 @@ from tools.pretrade import check_orders
 from tools.sizing import atr_position_size
 
 NAME = "risk_manager"
+DEFAULTS = RiskManagerParams()
 
 
 def is_exit(idea: TradeIdea, held: int) -> bool:
@@ -46,8 +48,8 @@ def size_idea(
             symbol=idea.symbol, side=side, quantity=abs(held), reference_price=price
         )
         return intent, {"quantity": float(abs(held)), "reference_price": price, "exit": 1.0}
-    risk_fraction = float(setting(ctx, NAME, "risk_fraction", 0.01))
-    atr_multiple = float(setting(ctx, NAME, "atr_multiple", 2.0))
+    risk_fraction = float(setting(ctx, NAME, "risk_fraction", DEFAULTS.risk_fraction))
+    atr_multiple = float(setting(ctx, NAME, "atr_multiple", DEFAULTS.atr_multiple))
     bars = load_bars(ctx, idea.symbol)
     atr_now = float(atr(bars.high, bars.low, bars.close, 14)[-1])
     qty = int(

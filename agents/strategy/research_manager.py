@@ -36,10 +36,12 @@ from agents.llm_judgement import (
     untrusted_block,
 )
 from agents.strategy._debate import describe, evidence
+from agents.tunables import ResearchManagerParams
 from core.messages import Envelope, Note, TradeIdeaPayload
 from core.signals import Direction, TradeIdea
 
 NAME = "research_manager"
+DEFAULTS = ResearchManagerParams()
 
 
 class ResearchDecision(LlmOutput):
@@ -88,8 +90,8 @@ def offline_decision(
 
 
 def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
-    threshold = float(setting(ctx, NAME, "enter_threshold", 0.15))
-    min_conviction = float(setting(ctx, NAME, "min_conviction", 0.2))
+    threshold = float(setting(ctx, NAME, "enter_threshold", DEFAULTS.enter_threshold))
+    min_conviction = float(setting(ctx, NAME, "min_conviction", DEFAULTS.min_conviction))
     allow_short = bool(setting(ctx, NAME, "allow_short", False))
     symbols, shortlist_id = shortlist_of(inbox)
     book = current_portfolio(ctx)

@@ -106,6 +106,7 @@ def test_research_manager_when_debate_favours_long_then_idea_without_quantity(
         "conviction",
         "rationale",
         "sources",
+        "lessons",  # ids of the reflection lessons it cites, never a size
     }
     flat = [
         m.payload.data
