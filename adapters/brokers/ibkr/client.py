@@ -11,13 +11,24 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from ib_async import IB, Contract, ExecutionFilter, Fill, Order, RequestError, Trade
+from ib_async import (
+    IB,
+    BarDataList,
+    Contract,
+    ExecutionFilter,
+    Fill,
+    Order,
+    RequestError,
+    StartupFetchALL,
+    StartupFetchNONE,
+    Trade,
+)
 from ib_async.util import UNSET_DOUBLE
 
-from core.errors import TemporaryError
+from core.errors import QuorumError, TemporaryError
 
 PACING_CODE = 100
 CLIENT_ID_IN_USE_CODE = 326
@@ -25,6 +36,24 @@ CLIENT_ID_IN_USE_CODE = 326
 
 class ClientIdInUseError(TemporaryError):
     """TWS refused the handshake with 326: another session holds this client id."""
+
+
+class RequestRefusedError(QuorumError):
+    """TWS answered a request with an error; ``broker_code`` is IB's (162, 200, ...)."""
+
+    def __init__(self, message: str, *, broker_code: int) -> None:
+        super().__init__(message)
+        self.broker_code = broker_code
+
+
+@dataclass(frozen=True)
+class BarView:
+    day: date  # formatDate=1 daily bars come back as dates
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
 
 
 @dataclass(frozen=True)
@@ -206,17 +235,25 @@ class IbClient:
         return int(self.ib.client.clientId)
 
     async def connect(
-        self, host: str, port: int, client_id: int, timeout: float, readonly: bool, account: str
+        self,
+        host: str,
+        port: int,
+        client_id: int,
+        timeout: float,
+        readonly: bool,
+        account: str,
+        startup_sync: bool = True,
     ) -> None:
-        """Connect and finish ib_async's start-up sync. Raises ``ClientIdInUseError`` on
-        326 and ``TemporaryError`` when TWS is unreachable or too slow."""
+        """Connect and finish ib_async's start-up sync (``startup_sync=False``: positions
+        only, for a market-data connection). Raises ``ClientIdInUseError`` on 326 and
+        ``TemporaryError`` when TWS is unreachable or too slow."""
         loop = asyncio.get_running_loop()
         self._handshake_refused = loop.create_future()
+        fetch = StartupFetchALL if startup_sync else StartupFetchNONE
         connecting = asyncio.ensure_future(
-            self.ib.connectAsync(
-                host, port, clientId=client_id, timeout=timeout, readonly=readonly, account=account
-            )
-        )
+            self.ib.connectAsync(host, port, clientId=client_id, timeout=timeout,
+                                 readonly=readonly, account=account, fetchFields=fetch)
+        )  # fmt: skip
         try:
             done, _ = await asyncio.wait(
                 {connecting, self._handshake_refused}, return_when=asyncio.FIRST_COMPLETED
@@ -269,6 +306,34 @@ class IbClient:
         except TimeoutError as exc:
             raise TemporaryError("contract details request timed out") from exc
         return [_contract_ref(d) for d in details]
+
+    async def daily_bars(
+        self, symbol: str, currency: str, primary_exchange: str, end: str, duration: str,
+        timeout: float = 30.0,
+    ) -> list[BarView]:  # fmt: skip
+        """reqHistoricalData: '1 day' TRADES bars, useRTH, formatDate=1, ending ``end``
+        (``yyyymmdd hh:mm:ss tz``) over ``duration`` ('30 D', '2 Y'). Raises
+        ``RequestRefusedError`` (IB's 162 / 200) or ``TemporaryError`` (timeout, lost link)."""
+        contract = Contract(secType="STK", symbol=symbol, exchange="SMART",
+                            primaryExchange=primary_exchange, currency=currency)  # fmt: skip
+        req_id = self.ib.client.getReqId()
+        bars_out = BarDataList()  # type: ignore[no-untyped-call]
+        future = self.ib.wrapper.startReq(req_id, contract, container=bars_out)  # type: ignore[no-untyped-call]
+        self.ib.client.reqHistoricalData(  # type: ignore[no-untyped-call]
+            req_id, contract, end, duration, "1 day", "TRADES", True, 1, False, []
+        )
+        try:
+            bars = await asyncio.wait_for(future, timeout)
+        except RequestError as exc:
+            raise RequestRefusedError(exc.message, broker_code=exc.code) from exc
+        except TimeoutError as exc:
+            if self.ib.isConnected():
+                self.ib.client.cancelHistoricalData(req_id)  # type: ignore[no-untyped-call]
+            self.ib.wrapper._endReq(req_id)  # type: ignore[no-untyped-call]  # late answer: dropped
+            raise TemporaryError(f"historical data for {symbol} timed out") from exc
+        except ConnectionError as exc:
+            raise TemporaryError(f"link to TWS lost during a history request: {exc}") from exc
+        return [BarView(b.date, b.open, b.high, b.low, b.close, float(b.volume)) for b in bars]
 
     def next_order_id(self) -> int:
         return int(self.ib.client.getReqId())

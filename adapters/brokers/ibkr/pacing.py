@@ -133,3 +133,68 @@ def backoff_delay(rng: random.Random, attempt: int, base: float, cap: float) -> 
     fixed and half random, so reconnecting clients do not stampede in step."""
     delay = min(cap, base * 2.0**attempt)
     return delay / 2 + rng.uniform(0, delay / 2)
+
+
+class HistoryPacer:
+    """IB's own pacing rules for historical data, applied before each request is sent:
+
+    - at most ``max_requests`` requests in any ``window_s`` seconds (IB: 60 in 10 minutes);
+    - no identical request (same contract, end, duration, bar size, what to show) within
+      ``identical_s`` seconds (IB: 15 s);
+    - at most ``per_contract`` requests for one contract within ``per_contract_window_s``
+      seconds (IB: the sixth within 2 s is a violation).
+
+    A request is granted only when all three allow it; it then counts for all three.
+    Waits rather than fails, like the message bucket.
+    """
+
+    def __init__(
+        self,
+        max_requests: int = 60,
+        window_s: float = 600.0,
+        identical_s: float = 15.0,
+        per_contract: int = 5,
+        per_contract_window_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_requests <= 0 or per_contract <= 0:
+            raise ValueError("request limits must be positive")
+        self.max_requests, self.window_s = max_requests, window_s
+        self.identical_s = identical_s
+        self.per_contract, self.per_contract_window_s = per_contract, per_contract_window_s
+        self._clock = clock
+        self._all: deque[float] = deque()
+        self._by_contract: dict[object, deque[float]] = {}
+        self._last_identical: dict[object, float] = {}
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def _window_wait(stamps: deque[float], limit: int, window: float, now: float) -> float:
+        while stamps and now - stamps[0] >= window:
+            stamps.popleft()
+        return 0.0 if len(stamps) < limit else window - (now - stamps[0])
+
+    def try_take(self, request: object, contract: object) -> float:
+        """Grant ``request`` on ``contract`` now (0.0) or return the seconds to wait."""
+        now = self._clock()
+        per_contract = self._by_contract.setdefault(contract, deque())
+        last = self._last_identical.get(request)
+        wait = max(
+            self._window_wait(self._all, self.max_requests, self.window_s, now),
+            self._window_wait(per_contract, self.per_contract, self.per_contract_window_s, now),
+            0.0 if last is None else self.identical_s - (now - last),
+        )
+        if wait > 0:
+            return wait
+        self._all.append(now)
+        per_contract.append(now)
+        if len(self._last_identical) > 256:  # forget requests too old to matter
+            cutoff = now - self.identical_s
+            self._last_identical = {k: t for k, t in self._last_identical.items() if t > cutoff}
+        self._last_identical[request] = now
+        return 0.0
+
+    async def acquire(self, request: object, contract: object) -> None:
+        async with self._lock:
+            while (wait := self.try_take(request, contract)) > 0:
+                await asyncio.sleep(wait)

@@ -37,6 +37,7 @@ class Faults:
     pacing: dict[str, int] = field(default_factory=dict)  # request kind -> count
     client_id_collisions: int = 0
     lost_updates: int = 0
+    history_delays: list[float] = field(default_factory=list)
     _connectivity: Callable[[float, int], Awaitable[None]] | None = None
 
     def reject_next_order(self, code: int = 201, text: str | None = None) -> None:
@@ -63,10 +64,16 @@ class Faults:
         self.status_delays.append(seconds)
 
     def pacing_violation(self, request: str = "order", times: int = 1) -> None:
-        """The next ``times`` requests of kind ``order`` or ``contract`` get error 100."""
-        if request not in {"order", "contract"}:
-            raise ValueError("request must be 'order' or 'contract'")
+        """The next ``times`` requests of kind ``order`` or ``contract`` get error 100;
+        of kind ``history`` (historical bars) error 162, pacing violation."""
+        if request not in {"order", "contract", "history"}:
+            raise ValueError("request must be 'order', 'contract' or 'history'")
         self.pacing[request] = self.pacing.get(request, 0) + times
+
+    def delay_history(self, seconds: float) -> None:
+        """The answer to the next historical data request is held back ``seconds``
+        (a ``cancelHistoricalData`` meanwhile drops it)."""
+        self.history_delays.append(seconds)
 
     def lose_order_updates(self, times: int = 1) -> None:
         """Nothing about the next ``times`` orders is pushed to the client after placing
@@ -99,6 +106,9 @@ class Faults:
         if left:
             self.pacing[request] = left - 1
         return bool(left)
+
+    def take_history_delay(self) -> float:
+        return self.history_delays.pop(0) if self.history_delays else 0.0
 
     def take_duplicate(self) -> bool:
         if self.duplicate_execs:

@@ -18,6 +18,7 @@ from adapters.brokers.ibkr_sim import messages as msg
 from adapters.brokers.ibkr_sim.book import Book, BookEvent, SimOrder
 from adapters.brokers.ibkr_sim.catalog import Catalog
 from adapters.brokers.ibkr_sim.faults import Faults
+from adapters.brokers.ibkr_sim.historical import HistoryDesk
 from adapters.brokers.ibkr_sim.protocol import (
     FrameReader,
     ProtocolError,
@@ -133,6 +134,8 @@ class TwsSimulator:
         starting_cash: float = 1_000_000.0,
         catalog: Catalog | None = None,
         fill_on_arrival: bool = True,
+        history: HistoryDesk | None = None,
+        reference_prices: bool = False,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the simulator listens on loopback only, not {host!r}")
@@ -145,6 +148,12 @@ class TwsSimulator:
         )  # fmt: skip
         for symbol, price in (prices or {}).items():
             self.book.prices[symbol.upper()] = price
+        self.history = history or HistoryDesk()  # bars from the shipped daily files
+        if reference_prices:  # no price given: the last shipped close (see docs/ibkr.md)
+            for listing in self.book.catalog.listings:
+                close = self.history.last_close(listing)
+                if close is not None:
+                    self.book.prices.setdefault(listing.symbol, close)
         self.faults = Faults(_connectivity=self._connectivity_blip)
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
@@ -162,6 +171,8 @@ class TwsSimulator:
             49: self._current_time, 58: self._global_cancel, 61: self._positions,
             62: self._account_summary, 71: self._start_api, 76: self._account_updates_multi,
             99: self._completed_orders,
+            20: lambda s, f: self.history.handle(self, s, f),
+            25: self.history.cancel,
         }  # fmt: skip
 
     # ---- lifecycle -----------------------------------------------------------------
