@@ -350,6 +350,7 @@ class OperatorRegistry:
                     failures=failures,
                     remaining=self._max_failed - failures,
                 )
+            register_secrets([doc["totp_secret"]])  # loaded from the store: never log it
             step = matching_step(doc["totp_secret"], code, now)
             if step is None:
                 return self._failed(name, failures + 1, now)
@@ -405,6 +406,7 @@ class OperatorRegistry:
         doc = self._store.get_document(TOKENS, _hash_token(token))
         if doc is None or doc.get("revoked_at"):
             return None
+        register_secrets([token])  # a live token: keep it out of every log line
         return self.get(str(doc["name"]))
 
     def revoke_tokens(self, name: str, *, actor: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -24,7 +25,7 @@ def _quorum(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _json(*args: str) -> object:
+def _json(*args: str) -> Any:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -91,17 +92,17 @@ def test_list_remove_rotate_token_when_json_then_each_change_shows_and_is_audite
     first = _json("operators", "add", "alice", "--role", "admin")
     _json("operators", "add", "tom", "--role", "trader", "--discord-id", "77")
     listed = _json("operators", "list")
-    assert [(o["name"], o["role"], o["discord_id"]) for o in listed] == [  # type: ignore[union-attr]
+    assert [(o["name"], o["role"], o["discord_id"]) for o in listed] == [
         ("alice", "admin", None),
         ("tom", "trader", "77"),
     ]
     rotated = _json("operators", "rotate-totp", "alice")
-    assert rotated["totp_secret"] != first["totp_secret"]  # type: ignore[index]
-    token = _json("operators", "token", "tom")["token"]  # type: ignore[index]
+    assert rotated["totp_secret"] != first["totp_secret"]
+    token = _json("operators", "token", "tom")["token"]
     assert token.startswith("qrm_")
     assert _json("operators", "token", "tom", "--revoke") == {"name": "tom", "revoked": 1}
-    assert _json("operators", "remove", "tom")["removed"]["name"] == "tom"  # type: ignore[index]
-    assert [o["name"] for o in _json("operators", "list")] == ["alice"]  # type: ignore[union-attr]
+    assert _json("operators", "remove", "tom")["removed"]["name"] == "tom"
+    assert [o["name"] for o in _json("operators", "list")] == ["alice"]
     actions, ok, text = _audit()
     assert [a for _, a in actions] == [
         "operator:enrol",
@@ -112,7 +113,7 @@ def test_list_remove_rotate_token_when_json_then_each_change_shows_and_is_audite
         "operator:remove",
     ]
     assert ok
-    for secret in (first["totp_secret"], rotated["totp_secret"], token):  # type: ignore[index]
+    for secret in (first["totp_secret"], rotated["totp_secret"], token):
         assert secret not in text
 
 
@@ -129,19 +130,19 @@ def test_trading_when_local_operator_set_then_acts_as_it_and_viewer_cannot_halt(
     code, output = _quorum("trading", "halt", "-r", "try")
     assert code == 1 and "ROLE_FORBIDDEN: command=halt role=viewer needs=trader" in output
     status = _json("trading", "status")
-    assert status["effective"] == "ACTIVE" and status["version"] == 0  # type: ignore[index]
+    assert status["effective"] == "ACTIVE" and status["version"] == 0
     actions, ok, _ = _audit()
     assert ("vic", "command:halt") in actions and ok
 
 
 def test_trading_resume_when_code_wrong_then_refused_and_right_code_resumes() -> None:
-    secret = _json("operators", "add", "ada", "--role", "admin")["totp_secret"]  # type: ignore[index]
-    assert _json("trading", "halt", "-r", "drill", "--actor", "ada")["effective"] == "HALTED"  # type: ignore[index]
+    secret = _json("operators", "add", "ada", "--role", "admin")["totp_secret"]
+    assert _json("trading", "halt", "-r", "drill", "--actor", "ada")["effective"] == "HALTED"
     right = pyotp.TOTP(secret).now()
     wrong = "482913" if right != "482913" else "482914"
     code, output = _quorum("trading", "resume", "-r", "ok", "--actor", "ada", "--totp", wrong)
     assert code == 1 and "TOTP_INVALID" in output
     resumed = _json("trading", "resume", "-r", "ok", "--actor", "ada", "--totp", right)
-    assert resumed["effective"] == "ACTIVE" and resumed["actor"] == "ada"  # type: ignore[index]
+    assert resumed["effective"] == "ACTIVE" and resumed["actor"] == "ada"
     _, ok, text = _audit()
     assert ok and right not in text and wrong not in text

@@ -14,7 +14,7 @@ from core.orders import Order, OrderIntent, OrderSide, OrderStatus, OrderType
 from core.portfolio import Portfolio, Position
 from tests.unit.workflows.operator_kit import Clock, build, console, enrol, say
 from workflows.operator import DenialCode, OperatorService
-from workflows.operator_views import PnlView, PositionsView, ReportView, StatusView
+from workflows.operator_views import ExplainView, PnlView, PositionsView, ReportView, StatusView
 from workflows.operators import Role
 from workflows.service import CYCLES, EQUITY_KEY
 
@@ -196,6 +196,6 @@ async def test_explain_when_client_ref_given_then_chain_from_the_journal(
     store.save_order(Order(order_id="paper-000009", client_ref="ref-x", intent=intent))
     result = await say(service, console("vic"), "explain ref-x")
     assert result.ok, result.message
-    table = result.data.table()  # type: ignore[union-attr]
-    assert [row[0] for row in table.rows] == ["portfolio_manager", "research_manager"]
-    assert result.data.order_id == "paper-000009"  # type: ignore[union-attr]
+    view = result.data
+    assert isinstance(view, ExplainView) and view.order_id == "paper-000009"
+    assert [row[0] for row in view.table().rows] == ["portfolio_manager", "research_manager"]

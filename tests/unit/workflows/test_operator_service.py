@@ -300,7 +300,7 @@ async def test_cycle_run_when_trader_then_runner_called_with_the_date_and_view_r
     result = await say(service, console("tom"), "cycle run 2013-02-27")
     assert [date(2013, 2, 27)] == RUNS
     assert result.ok and result.data is not None and result.data.view == "cycle_run"
-    assert result.data.cycle.orders == 1  # type: ignore[union-attr]
+    assert result.data.cycle.orders == 1
     await say(service, console("tom"), "cycle run")
     assert RUNS[-1] is None  # the factory's runner picks the last day with data
 
