@@ -151,13 +151,19 @@ class OperatorService:
 
     async def run_text(self, caller: Caller, text: str) -> CommandResult:
         """``"resume all clear --totp 123456"`` → ``execute``. A line that cannot be
-        parsed is a BAD_ARGUMENTS result (audited like any attempt)."""
+        parsed is a BAD_ARGUMENTS result for an operator, UNKNOWN_USER for anyone else
+        (audited like any attempt, its text withheld: it may hold a code)."""
         try:
             parsed = parse_text(text)
         except ValueError as exc:
             request = CommandRequest(caller=caller, command="", args=[])
-            refused = CommandRefusedError(DenialCode.BAD_ARGUMENTS, str(exc))
-            result = self._refusal(request, None, None, refused)
+            operator = self.identify(caller)
+            refused = (
+                CommandRefusedError(DenialCode.BAD_ARGUMENTS, str(exc))
+                if operator is not None
+                else CommandRefusedError(DenialCode.UNKNOWN_USER, self._unknown_hint(caller))
+            )
+            result = self._refusal(request, operator, None, refused)
             self._audit_attempt(request, result, [REDACTED])
             return result
         request = CommandRequest(

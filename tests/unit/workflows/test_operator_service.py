@@ -166,6 +166,18 @@ async def test_any_command_when_user_unknown_then_denied_and_audited_as_platform
     assert service.control.audit.verify().ok
 
 
+async def test_run_text_when_line_unparsable_then_bad_arguments_for_operator_unknown_user_else(
+    service: OperatorService, store: SqliteStore
+) -> None:
+    enrol(service, "ada", Role.ADMIN)
+    mine = await say(service, console("ada"), "resume --totp")
+    assert mine.code is DenialCode.BAD_ARGUMENTS and mine.operator == "ada"
+    theirs = await say(service, Caller(platform=Platform.DISCORD, user_id="9"), "'")
+    assert theirs.code is DenialCode.UNKNOWN_USER
+    assert [r.data["args"] for r in store.audit_records()[-2:]] == [["***"], ["***"]]
+    assert store.audit_records()[-1].actor == "discord:9"
+
+
 async def test_command_when_nobody_enrolled_then_unknown_user_names_the_enrol_command(
     service: OperatorService,
 ) -> None:
