@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigurationError
+from core.notifications import Notifier, NullNotifier
 from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import TradingState
 from core.topics import CYCLE_LOCK
@@ -154,6 +155,7 @@ async def cycle_service(
     config_values: Mapping[str, Any] | None = None,
     locked: bool = True,
     review: bool | None = None,
+    notifier: Notifier | None = None,
 ) -> AsyncIterator[CycleService]:
     """A ready ``CycleService``; the broker is connected and the checkpointer open until
     the block exits. Every argument left out comes from ``settings``.
@@ -166,6 +168,7 @@ async def cycle_service(
     submits its agents' proposals to proposal review and runs the watch. ``locked=False``
     skips the shared cycle lock (a simulation nested in a cycle that holds it)."""
     from adapters.brokers.factory import make_broker
+    from adapters.chat.notify import make_notifier
     from adapters.factories import make_control
     from adapters.llm.factory import make_reasoner
     from adapters.review import config_desk
@@ -211,6 +214,8 @@ async def cycle_service(
         saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
         app = build_daily_cycle().compile(checkpointer=saver)
         after_cycle = review_hook(settings, store, market) if review else None
+        if notifier is None:  # the chat channels hear of real cycles, not of evidence runs
+            notifier = make_notifier(settings) if config_values is None else NullNotifier()
         yield CycleService(
             app=app,
             store=store,
@@ -238,6 +243,7 @@ async def cycle_service(
             },
             config_version=version,
             after_cycle=after_cycle,
+            notifier=notifier,
             meta={
                 "llm": llm or settings.llm.provider,
                 "broker": settings.broker.kind,
@@ -345,6 +351,7 @@ async def replay_cycle(settings: Settings, cycle_id: str, workdir: Path) -> dict
             broker=broker,
             config_version=doc.get("config_version"),  # the version in force then
             config_values=doc.get("config_values"),
+            notifier=NullNotifier(),  # a replay tells no one
         ) as service:
             service.universe = list(doc["universe"])
             summary = await service.run(date.fromisoformat(doc["as_of"]), cycle_id=replay_id)
@@ -415,6 +422,7 @@ async def run_simulation(
             broker=broker,
             reports_dir=settings.state_dir / "reports",
             meta={"simulation": name},
+            notifier=NullNotifier(),  # simulated days are not news
         ) as service:
             return await simulate(
                 service, name, start, end, settings.broker.starting_cash, on_day=on_day

@@ -26,11 +26,13 @@ import numpy as np
 from agents.base import AgentSpec
 from core.errors import ConfigurationError
 from core.messages import Envelope, Note
+from core.notifications import Notifier, NullNotifier
 from core.orders import Fill
 from core.portfolio import Portfolio
 from core.ports import Broker, MarketData, Reasoner, Store
 from core.risk import RiskLimits, TradingState
 from workflows.agent_runner import stable_ids
+from workflows.cycle_notices import fill_ids, notify_cycle
 from workflows.report import cycle_report_stem, write_cycle_report
 from workflows.runner import Graph, StopProbe, UpdateHook, cycle_status, run_cycle
 from workflows.state import CycleConfig, CycleDeps, CycleState
@@ -159,6 +161,7 @@ class CycleService:
     meta: dict[str, Any] = field(default_factory=dict)  # recorded with each cycle
     agent_settings: dict[str, Any] = field(default_factory=dict)  # ctx.settings for agents
     opening_fills: dict[str, int] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=NullNotifier)  # finished, fills, guards
     config_version: int | None = None  # the configuration version this cycle runs on
     after_cycle: Callable[[str], Awaitable[Any]] | None = None  # proposal review's hook
 
@@ -241,6 +244,7 @@ class CycleService:
             # today's equity and later fills under that day (a resumed simulation's
             # equity curve would be wrong).
             return dict(recorded["summary"])
+        fills_before = fill_ids(self.store, self.notifier)
         if isinstance(self.broker, BarDriven):  # before anything is fed, recorded or run
             check_bar_clock(self.store, as_of)
         if status != "finished" and isinstance(self.broker, BarDriven):
@@ -268,6 +272,7 @@ class CycleService:
         summary = await self.summary(state)
         doc = self.store.get_document(CYCLES, cycle_id) or {"cycle_id": cycle_id}
         self.store.put_document(CYCLES, cycle_id, {**doc, "summary": summary})
+        notify_cycle(self.notifier, summary, state.get("messages", []), self.store, fills_before)
         if self.after_cycle is not None:
             await self.after_cycle(cycle_id)
         return summary

@@ -123,9 +123,10 @@ class ChatBridge:
     def settle(
         self, future: concurrent.futures.Future[CommandResult], slow: bool
     ) -> CommandResult | None:
-        """The result if it is ready within the reply budget (never waits for a slow one)."""
+        """The result if it is ready within the reply budget; None (defer) for a slow one,
+        always, so a slow command is answered the same way however quick it was."""
         if slow:
-            return future.result(0) if future.done() else None
+            return None
         try:
             return future.result(self.reply_budget_s)
         except concurrent.futures.TimeoutError:
@@ -134,9 +135,9 @@ class ChatBridge:
     async def asettle(
         self, future: concurrent.futures.Future[CommandResult], slow: bool
     ) -> CommandResult | None:
-        wrapped = asyncio.wrap_future(future)
         if slow:
-            return wrapped.result() if wrapped.done() else None
+            return None
+        wrapped = asyncio.wrap_future(future)
         done, _ = await asyncio.wait({wrapped}, timeout=self.reply_budget_s)
         return wrapped.result() if done else None
 

@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -45,7 +45,7 @@ from adapters.chat.bridge import (
     pending_proposal,
     result_text,
 )
-from adapters.chat.delivery import deliver
+from adapters.chat.delivery import PermanentError, TransientError, deliver
 from adapters.chat.discord_api import (
     APPROVE_PREFIX,
     REJECT_PREFIX,
@@ -56,6 +56,9 @@ from adapters.chat.discord_api import (
 from adapters.chat.split import DISCORD_MESSAGE_LIMIT, split_texts
 from core.errors import ConfigurationError
 from workflows.operator import Caller, CommandRequest, CommandResult, Platform
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 log = logging.getLogger("quorum.chat.discord")
 
@@ -222,6 +225,30 @@ def proposal_modal(custom_id: str, proposal_id: str, *, approve: bool) -> dict[s
         "type": ResponseType.MODAL,
         "data": {"custom_id": custom_id, "title": title[:45], "components": [field]},
     }
+
+
+def register_commands(settings: Settings, guild_id: str | None = None) -> list[dict[str, Any]]:
+    """``quorum chat discord register``: PUT the slash commands (globally, or to one
+    server, where they show at once). Returns what Discord registered."""
+    chat = settings.chat
+    missing = [
+        name
+        for name, value in (
+            ("QUORUM_CHAT__DISCORD_APPLICATION_ID", chat.discord_application_id),
+            ("QUORUM_CHAT__DISCORD_BOT_TOKEN", chat.discord_bot_token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError(f"registering the Discord commands needs {', '.join(missing)}")
+    assert chat.discord_bot_token is not None
+    api = DiscordApi(chat.discord_api_url, chat.discord_bot_token.get_secret_value())
+    try:
+        return api.put_commands(chat.discord_application_id, SLASH_COMMANDS, guild_id)
+    except (TransientError, PermanentError) as exc:
+        raise ConfigurationError(f"Discord refused the command registration: {exc}") from None
+    finally:
+        api.close()
 
 
 class DiscordInteractions:

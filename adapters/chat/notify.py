@@ -52,6 +52,7 @@ log = logging.getLogger("quorum.chat.notify")
 
 QUEUE_SIZE = 1_000
 EXIT_DRAIN_S = 10.0
+IDLE_EXIT_S = 30.0
 _STOP = object()
 TRANSIENT_SLACK_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -171,28 +172,40 @@ class ChatNotifier:
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._atexit = False
 
     def notify(self, notification: Notification) -> None:
         try:
-            self._ensure_worker()
-            self._queue.put_nowait(notification)
+            with self._lock:  # the worker decides to stop under this lock too
+                self._ensure_worker()
+                self._queue.put_nowait(notification)
         except queue.Full:
             log.warning("notification dropped (queue full): type=%s", notification.type)
         except Exception as exc:  # a notifier never raises into a producer
             log.warning("notification dropped: %s", type(exc).__name__)
 
     def _ensure_worker(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._work, name="quorum-chat-notify", daemon=True
-                )
-                self._thread.start()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._work, name="quorum-chat-notify", daemon=True
+            )
+            self._thread.start()
+            if not self._atexit:
                 atexit.register(self.close, EXIT_DRAIN_S)
+                self._atexit = True
 
     def _work(self) -> None:
+        """Send until told to stop, or until idle: a notifier nobody uses holds no thread
+        (the next ``notify`` starts one again)."""
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             try:
                 if item is _STOP:
                     return
@@ -231,17 +244,20 @@ class ChatNotifier:
 
     def close(self, timeout: float = EXIT_DRAIN_S) -> None:
         """Drain for at most ``timeout`` seconds, then stop the worker."""
+        if self._atexit:
+            atexit.unregister(self.close)
+            self._atexit = False
         with self._lock:
             thread = self._thread
-            self._thread = None
         if thread is None or not thread.is_alive():
             return
-        atexit.unregister(self.close)
         self.flush(timeout)
-        try:
-            self._queue.put_nowait(_STOP)
-        except queue.Full:
-            return
+        with self._lock:
+            try:
+                self._queue.put_nowait(_STOP)
+            except queue.Full:
+                return
+            self._thread = None
         thread.join(timeout=1.0)
 
 

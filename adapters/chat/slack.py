@@ -43,6 +43,8 @@ from core.errors import ConfigurationError
 from workflows.operator import Caller, CommandRequest, CommandResult, DenialCode, Platform
 
 if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
     from config.settings import Settings
 
 log = logging.getLogger("quorum.chat.slack")
@@ -238,15 +240,41 @@ def build_slack_app(settings: Settings, bridge: ChatBridge, *, socket_mode: bool
     return app
 
 
-def run_socket_mode(settings: Settings, bridge: ChatBridge) -> None:
-    """Connect to Slack over Socket Mode and serve until interrupted."""
+def socket_mode_handler(settings: Settings, bridge: ChatBridge) -> SocketModeHandler:
+    """The Socket Mode handler (not connected yet) over the same listeners as HTTP."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    token = app_token(settings)
+    if settings.chat.slack_bot_token is None:
+        log.warning("no QUORUM_CHAT__SLACK_BOT_TOKEN: proposal buttons cannot open their form")
+    app = build_slack_app(settings, bridge, socket_mode=True)
+    return SocketModeHandler(app, token)
+
+
+def app_token(settings: Settings) -> str:
     token = settings.chat.slack_app_token
-    if token is None:
+    if token is None or not token.get_secret_value():
         raise ConfigurationError(
             "Socket Mode needs an app-level token (xapp-…, scope connections:write):"
             " set QUORUM_CHAT__SLACK_APP_TOKEN"
         )
-    app = build_slack_app(settings, bridge, socket_mode=True)
-    SocketModeHandler(app, token.get_secret_value()).start()
+    return token.get_secret_value()
+
+
+def serve_socket_mode(settings: Settings) -> None:
+    """``quorum chat slack socket``: the operator service on the configured store, and
+    Slack over Socket Mode until interrupted."""
+    from adapters.chat.bridge import ServiceLoop
+    from adapters.chat.notify import make_notifier
+    from adapters.factories import make_operator_service, make_store
+
+    app_token(settings)  # before anything is opened
+    store = make_store(settings)
+    loop = ServiceLoop()
+    try:
+        service = make_operator_service(settings, store, notifier=make_notifier(settings))
+        handler = socket_mode_handler(settings, ChatBridge(service=service, loop=loop))
+        handler.start()  # blocks; Ctrl-C ends it
+    finally:
+        loop.close()
+        store.close()

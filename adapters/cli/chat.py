@@ -14,8 +14,64 @@ chat_app = typer.Typer(
 )
 
 
+slack_app = typer.Typer(help="Slack over Socket Mode (no public URL needed).", no_args_is_help=True)
+discord_app = typer.Typer(help="Discord: register the /quorum slash command.", no_args_is_help=True)
+chat_app.add_typer(slack_app, name="slack")
+chat_app.add_typer(discord_app, name="discord")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(chat_app, name="chat")
+
+
+@chat_app.command("serve")
+@handle_errors
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Bind address (default chat.host)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default chat.port, 8090)."),
+) -> None:
+    """Serve the Slack (POST /slack/events) and Discord (POST /discord/interactions)
+    endpoints on uvicorn, over the operator service on the configured store. Needs
+    QUORUM_CHAT__SLACK_SIGNING_SECRET and/or QUORUM_CHAT__DISCORD_PUBLIC_KEY; put a
+    TLS-terminating proxy in front (the platforms call https://HOST/...). Ctrl-C stops."""
+    from adapters.chat.server import serve as run_server
+    from adapters.cli.common import settings
+
+    run_server(settings(), host, port)
+
+
+@slack_app.command("socket")
+@handle_errors
+def slack_socket() -> None:
+    """Connect to Slack over Socket Mode (app-level token QUORUM_CHAT__SLACK_APP_TOKEN,
+    scope connections:write) with the same listeners as `quorum chat serve`: for a
+    machine without a public URL. Ctrl-C stops."""
+    from adapters.chat.slack import serve_socket_mode
+    from adapters.cli.common import settings
+
+    serve_socket_mode(settings())
+
+
+@discord_app.command("register")
+@handle_errors
+def discord_register(
+    guild: str | None = typer.Option(
+        None, "--guild", help="Register in this server only (shows at once; global can lag)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print what Discord registered."),
+) -> None:
+    """Register the /quorum slash command (option `command`, optional `totp`) with
+    QUORUM_CHAT__DISCORD_APPLICATION_ID and QUORUM_CHAT__DISCORD_BOT_TOKEN."""
+    from adapters.chat.discord import register_commands
+    from adapters.cli.common import print_json, settings
+
+    registered = register_commands(settings(), guild)
+    if json_out:
+        print_json(registered)
+        return
+    where = f"server {guild}" if guild else "all servers (global)"
+    for command in registered:
+        typer.echo(f"registered /{command.get('name')} (id {command.get('id')}) for {where}")
 
 
 @chat_app.command("console")
