@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +43,19 @@ def with_overrides(
     return settings.model_copy(update=update) if update else settings
 
 
-def load_market(settings: Settings, universe_file: str | Path | None = None) -> MarketData:
-    from adapters.marketdata.files import FileMarketData
-    from config.universe import load_universe
+def load_market(
+    settings: Settings,
+    universe_file: str | Path | None = None,
+    *,
+    store: Store | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> MarketData:
+    """The providers of ``settings.marketdata.providers`` in failover order (default
+    ``["files"]``: the shipped bars). ``store`` caches IBKR bars (default: the configured
+    store, opened per fetch); ``now`` is the clock that says which sessions have closed."""
+    from adapters.marketdata.factory import make_market
 
-    instruments = load_universe(universe_file) if universe_file else None
-    return FileMarketData(settings.data_dir / DATA_SUBDIR, instruments)
+    return make_market(settings, universe_file, store=store, now=now)
 
 
 def resolve_universe(

@@ -5,10 +5,12 @@ Kept free of heavy imports; each helper imports what it needs when called.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -22,6 +24,7 @@ R = TypeVar("R")
 
 EXIT_INVALID = 1  # the input was checked and found bad
 EXIT_CONFIG = 2  # settings, keys or files are wrong
+QUIET_LOGGERS = ("ib_async",)
 
 
 def settings() -> Settings:
@@ -49,6 +52,22 @@ def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextlib.contextmanager
+def quiet_libraries(names: tuple[str, ...] = QUIET_LOGGERS) -> Iterator[None]:
+    """Library loggers that would print their own lines before our one-line error
+    (ib_async: "API connection failed ...", "Error 162 ...") are muted below CRITICAL
+    while a command runs; our errors carry the reason and IB's code instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, before, strict=True):
+            lg.setLevel(level)
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn Quorum's classed errors into a one-line message and an exit code, never a
     traceback; the message passes through the secret redactor."""
@@ -61,7 +80,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         from core.errors import ConfigurationError, DataValidationError, QuorumError
 
         try:
-            return fn(*args, **kwargs)
+            with quiet_libraries():
+                return fn(*args, **kwargs)
         except DataValidationError as exc:
             for line in exc.problems:
                 typer.echo(redact_text(line), err=True)
