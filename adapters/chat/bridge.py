@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from adapters.chat.render import render_text
 from config.logging import redact_text
+from core.proposals import ProposalStatus
 from workflows.operator import (
     Caller,
     CommandRequest,
@@ -169,6 +170,6 @@ def pending_proposal(result: CommandResult) -> str | None:
     data = result.data
     if data is not None and getattr(data, "view", None) == "proposal":
         proposal = data.proposal  # type: ignore[union-attr]
-        if proposal.status.value == "pending":
+        if proposal.status == ProposalStatus.PENDING:
             return str(proposal.id)
     return None
