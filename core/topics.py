@@ -8,6 +8,7 @@ FILLS = "orders.fills"
 STATE = "control.state"
 NOTIFICATIONS = "ops.notifications"
 CYCLE_LOCK = "lock.cycle"  # held by the one process running a cycle or simulation
+DAEMON_LOCK = "lock.daemon"  # held by the one `quorum daemon` (with a Redis bus)
 
 
 def desk(topic: str, desk_name: str) -> str:

@@ -255,9 +255,11 @@ class DaemonRecord:
             entries = entries[-last:] if last > 0 else []
         return [DaemonEvent.model_validate(e.value) for e in entries]
 
-    def finished(self, session: date) -> bool:
+    def finished(self, session: date) -> dict[str, Any] | None:
+        """The recorded summary of the session's cycle if it finished, else None."""
         doc = self.store.get_document(CYCLES, default_cycle_id(session))
-        return bool(doc and doc.get("summary"))
+        summary = doc.get("summary") if doc else None
+        return dict(summary) if summary else None
 
 
 def summary_facts(summary: dict[str, Any]) -> dict[str, Any]:
@@ -330,9 +332,9 @@ class Daemon:
 
     async def _settle(self, slot: Slot) -> tuple[bool, list[DaemonEvent]]:
         now = self.clock.now()
-        if self.record.finished(slot.session):
-            return True, [self._emit(EventKind.ALREADY_RUN, slot.session,
-                                     "a finished cycle is in the store")]  # fmt: skip
+        done = self._already_run(slot.session)
+        if done is not None:
+            return True, [done]
         if now >= slot.deadline:
             retried = self._retry.pop(slot.session, None)
             reason = (
@@ -347,6 +349,14 @@ class Daemon:
         if retry is not None and now < retry[0]:
             return False, []
         return await self._run(slot)
+
+    def _already_run(self, session: date, manual: bool = False) -> DaemonEvent | None:
+        summary = self.record.finished(session)
+        if summary is None:
+            return None
+        detail = "the cycle already finished (its recorded result); not run again"
+        return self._emit(EventKind.ALREADY_RUN, session, detail, manual=manual,
+                          summary=summary_facts(summary))  # fmt: skip
 
     async def _run(
         self, slot: Slot, manual: bool = False, retry: bool = True
@@ -401,15 +411,25 @@ class Daemon:
             log.info("daemon sleeping until %s", when.isoformat())
             await self.clock.sleep_until(when, self.stop)
 
-    async def run_once(self, last_data_day: date | None) -> DaemonEvent:
-        """``quorum daemon --once``: one cycle, now. The session whose slot is open now if
-        there is one; otherwise the newest session already due by now that has data
+    async def run_once(
+        self, last_data_day: date | None, session: date | None = None
+    ) -> DaemonEvent:
+        """``quorum daemon --once``: one cycle, now. ``session`` if given (it must be an
+        exchange session); else the session whose slot is open now if there is one;
+        otherwise the newest session already due by now that has data
         (``last_data_day``: the last day with bars). It runs even if that session's
-        window has closed (an operator asked for it) and is recorded as ``manual``;
-        missed sessions are not looked for (that is the loop's job)."""
+        window has closed (an operator asked for it) and is then recorded as ``manual``;
+        a session whose cycle already finished is not run again (``already_run``).
+        Missed sessions are not looked for (that is the loop's job)."""
         now = self.clock.now()
         slot = self.schedule.open_slot(now)
-        if slot is None:
+        if session is not None:
+            if session not in self.schedule.sessions(session, session):
+                raise ConfigurationError(
+                    f"{session} is not a {self.schedule.exchange} session (weekend or holiday)"
+                )
+            slot = self.schedule.slot(session)
+        elif slot is None:
             session = self.schedule.latest_due(now, not_after=last_data_day)
             if session is None:
                 raise ConfigurationError(
@@ -417,6 +437,9 @@ class Daemon:
                     + (f" (the data ends on {last_data_day})" if last_data_day else "")
                 )
             slot = self.schedule.slot(session)
+        done = self._already_run(slot.session, manual=not slot.open_at(now))
+        if done is not None:
+            return done
         settled, events = await self._run(slot, manual=not slot.open_at(now), retry=False)
         if settled and slot.open_at(now):
             self.record.settle(slot.session)

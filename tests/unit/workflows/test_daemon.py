@@ -4,18 +4,17 @@ clock's only; nothing waits on the wall clock."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from adapters.storage.sqlite import SqliteStore
 from core.errors import ConfigurationError, TemporaryError
 from core.notifications import CycleFailed, CycleFinished, CycleMissed, Notification
+from tests.fixtures.clock import NY, FakeClock
 from workflows.daemon import (
     Daemon,
     DaemonRecord,
@@ -25,8 +24,6 @@ from workflows.daemon import (
 from workflows.runner import CycleStoppedError
 from workflows.service import CYCLES
 
-NY = ZoneInfo("America/New_York")
-
 
 def ny(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2012, month, day, hour, minute, tzinfo=NY)
@@ -34,33 +31,6 @@ def ny(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
 
 def nov(day: int) -> date:
     return date(2012, 11, day)
-
-
-class FakeClock:
-    """Jumps to each wake-up time at once; ``late`` makes chosen wake-ups oversleep (a
-    suspended machine); reaching ``stop_at`` sets the daemon's stop event."""
-
-    def __init__(
-        self, start: datetime, stop_at: datetime, late: dict[date, timedelta] | None = None
-    ):
-        self.t = start.astimezone(UTC)
-        self.stop_at = stop_at.astimezone(UTC)
-        self.late = dict(late or {})
-        self.sleeps: list[datetime] = []
-
-    def now(self) -> datetime:
-        return self.t
-
-    async def sleep_until(self, when: datetime, stop: asyncio.Event) -> None:
-        self.sleeps.append(when)
-        if when >= self.stop_at:
-            self.t = self.stop_at
-            stop.set()
-            return
-        self.t = max(self.t, when) + self.late.pop(when.astimezone(NY).date(), timedelta(0))
-
-    def advance(self, to: datetime) -> None:
-        self.t = to.astimezone(UTC)
 
 
 class Runner:
@@ -356,3 +326,27 @@ def test_schedule_build_when_setting_is_bad_then_configuration_error_names_it(
     args: dict[str, Any] = {"exchange": "XNYS", "timezone": "America/New_York", "run_at": "16:30"}
     with pytest.raises(ConfigurationError, match=message):
         Schedule.build(**{**args, **kwargs})
+
+
+async def test_run_once_when_a_session_is_given_then_runs_it_and_refuses_a_holiday(
+    store: SqliteStore,
+) -> None:
+    clock = FakeClock(ny(26, 10), stop_at=ny(26, 11))
+    runner = Runner(clock)
+    daemon = make_daemon(store, clock, runner, Notes())
+    event = await daemon.run_once(last_data_day=None, session=nov(20))
+    assert runner.sessions == [nov(20)] and event.kind is EventKind.RAN and event.manual
+    with pytest.raises(ConfigurationError, match="2012-11-22 is not a XNYS session"):
+        await daemon.run_once(last_data_day=None, session=nov(22))
+    assert runner.sessions == [nov(20)]
+
+
+async def test_run_once_when_the_session_already_finished_then_not_run_and_its_result_shown(
+    store: SqliteStore,
+) -> None:
+    store.put_document(CYCLES, "cycle-2012-11-20", {"summary": {"status": "halted", "fills": 3}})
+    clock = FakeClock(ny(26, 10), stop_at=ny(26, 11))
+    runner = Runner(clock)
+    event = await make_daemon(store, clock, runner, Notes()).run_once(None, session=nov(20))
+    assert runner.sessions == [] and event.kind is EventKind.ALREADY_RUN
+    assert event.summary["status"] == "halted" and event.summary["fills"] == 3
