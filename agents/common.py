@@ -190,9 +190,29 @@ def current_portfolio(ctx: AgentContext, prices: dict[str, float] | None = None)
     return book.mark(prices) if prices else book
 
 
+# -- memory, versioned by cycle ------------------------------------------------------------
+# Every write is a new version (kv ``agent_memory:<agent>:<key>``, with the cycle and its
+# date). A cycle reads the latest version written by itself or by a cycle of an earlier
+# day, so replaying an old cycle sees the memory of that day, not today's.
+def _memory_key(agent: str, key: str) -> str:
+    return f"agent_memory:{agent}:{key}"
+
+
 def memory_get(ctx: AgentContext, agent: str, key: str) -> dict[str, Any]:
+    day = ctx.as_of.isoformat()
+    history = ctx.store.kv_history(_memory_key(agent, key))
+    for entry in reversed(history):
+        value = entry.value
+        if not isinstance(value, dict):
+            continue
+        if value.get("cycle_id") == ctx.cycle_id or str(value.get("as_of", "")) < day:
+            return dict(value.get("doc") or {})
+    if history:
+        return {}
+    # A store written before memory was versioned: its one, unversioned document.
     return ctx.store.get_document("agent_memory", f"{agent}:{key}") or {}
 
 
 def memory_put(ctx: AgentContext, agent: str, key: str, doc: dict[str, Any]) -> None:
-    ctx.store.put_document("agent_memory", f"{agent}:{key}", doc)
+    value = {"cycle_id": ctx.cycle_id, "as_of": ctx.as_of.isoformat(), "doc": doc}
+    ctx.store.kv_set(_memory_key(agent, key), value, actor=agent)

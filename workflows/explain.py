@@ -47,8 +47,9 @@ def describe(m: Envelope) -> str:
         )
     if isinstance(p, TradeIdeaPayload):
         idea = p.idea
+        cited = f" lessons={','.join(idea.lessons)}" if idea.lessons else ""
         return (
-            f"idea {idea.direction.value} {idea.symbol} conviction={idea.conviction:.2f}:"
+            f"idea {idea.direction.value} {idea.symbol} conviction={idea.conviction:.2f}{cited}:"
             f" {idea.rationale[:120]}"
         )
     if isinstance(p, RiskVerdict):
@@ -146,11 +147,23 @@ def explain(store: Store, order_id: str) -> dict[str, Any]:
             evidence["tool_figures"].append(node(m))
         elif m.llm is not None and about in (symbol, None):
             evidence["llm_outputs"].append(node(m))
+    cycle = store.get_document("cycles", start.cycle_id) or {}
+    lessons = sorted(
+        {
+            lid
+            for m in chain
+            if isinstance(m.payload, TradeIdeaPayload)
+            for lid in m.payload.idea.lessons
+        }
+    )
     return {
         "order_id": order_id,
         "cycle_id": start.cycle_id,
         "symbol": symbol,
         "order": order,
+        # the configuration version the cycle ran on, and the lessons its idea cited
+        "config_version": cycle.get("config_version"),
+        "lessons": lessons,
         "chain": [node(m) for m in chain],
         "evidence": evidence,
     }

@@ -4,10 +4,10 @@ walk-forward out-of-sample windows of the shipped data.
 - **Strategy parameters** (``strategy.<name>.*``): the strategy's kernel signal on every
   universe symbol, through the Numba backtest (``tools.backtest``: fill at the next
   open, commission and slippage, long only, one shared-cash portfolio, equal weights).
-  The last ``backtest_folds × backtest_fold_bars`` bars the symbols share are split into
-  consecutive folds; each fold is backtested on its own bars with signals computed from
-  all the history before (a signal never sees a later bar), so every fold is out of
-  sample for parameters chosen before it.
+  Anchored walk-forward folds (``tools.research.folds``): the last ``backtest_folds``
+  test windows of ``backtest_fold_bars`` bars each, every one after all the bars before
+  it; each is backtested on its own bars with signals computed on the whole series
+  (they only look back), so every window is out of sample for parameters set before it.
 - **Everything else** (risk limits, universe, agent settings): the whole agent graph,
   offline, through an injected ``Simulator`` (``adapters/review.py`` runs ``simulate``'s
   cycle service on a scratch account) over the last ``sim_sessions`` sessions, split
@@ -76,18 +76,6 @@ def curve_metrics(equity: FloatArray, trades: int) -> dict[str, Any]:
         "max_drawdown": _num(float(max_drawdown(equity))),
         "trades": int(trades),
     }
-
-
-def fold_bounds(n: int, folds: int, fold_len: int) -> list[tuple[int, int]]:
-    """``folds`` consecutive ``[start, end)`` windows of ``fold_len`` items ending at
-    ``n`` (fewer, shorter ones when there is not enough history)."""
-    fold_len = min(fold_len, max(1, n // max(folds, 1)))
-    first = max(0, n - folds * fold_len)
-    return [
-        (first + i * fold_len, min(n, first + (i + 1) * fold_len))
-        for i in range(folds)
-        if first + i * fold_len < n
-    ]
 
 
 def deflated(
@@ -195,9 +183,19 @@ def backtest_evidence(
     curves: dict[str, list[FloatArray]] = {"current": [], "proposed": []}
     trades = {"current": 0, "proposed": 0}
     days = stamps.astype("datetime64[D]")
-    for i, (a, b) in enumerate(fold_bounds(len(stamps), settings.backtest_folds,
-                                           settings.backtest_fold_bars)):  # fmt: skip
-        row: dict[str, Any] = {"fold": i + 1, "start": str(days[a]), "end": str(days[b - 1])}
+    from tools.research.folds import TEST_START, TEST_STOP, TRAIN_START, make_folds, window_bounds
+
+    folds_at = make_folds(
+        len(stamps), settings.backtest_folds, "anchored", test=settings.backtest_fold_bars
+    )
+    for i, fold in enumerate(folds_at):
+        a, b = window_bounds(int(fold[TEST_START]), int(fold[TEST_STOP]))
+        row: dict[str, Any] = {
+            "fold": i + 1,
+            "train": f"{days[int(fold[TRAIN_START])]} .. {days[int(fold[TEST_START]) - 1]}",
+            "start": str(days[int(fold[TEST_START])]),
+            "end": str(days[b - 1]),
+        }
         for side, kept in curves.items():
             result = run_arrays(o[:, a:b], h[:, a:b], lo[:, a:b], c[:, a:b],
                                 signals[side][:, a:b], config)  # fmt: skip
@@ -229,7 +227,8 @@ async def simulation_evidence(
     folds: list[dict[str, Any]] = []
     curves: dict[str, list[FloatArray]] = {"current": [], "proposed": []}
     trades = {"current": 0, "proposed": 0}
-    for i, (a, b) in enumerate(fold_bounds(len(sessions), settings.folds, len(sessions))):
+    chunks = np.array_split(np.arange(len(sessions)), min(settings.folds, len(sessions)))
+    for i, (a, b) in enumerate((int(c[0]), int(c[-1]) + 1) for c in chunks):
         row: dict[str, Any] = {
             "fold": i + 1,
             "start": str(sessions[a]),

@@ -62,6 +62,10 @@ def render_tree(result: dict[str, Any]) -> None:
     from rich.tree import Tree
 
     title = f"order {result['order_id']} (cycle {result['cycle_id']}, {result['symbol'] or '?'})"
+    if result.get("config_version") is not None:
+        title += f" on config version {result['config_version']}"
+    if result.get("lessons"):
+        title += f", lessons cited: {', '.join(result['lessons'])}"
     tree = Tree(f"[bold]{title}[/bold]")
     branch = tree
     for n in result["chain"]:  # newest first: each cause nests under its effect

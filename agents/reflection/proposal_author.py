@@ -1,10 +1,14 @@
-"""proposal_author: turns the cycle's lessons into parameter change proposals.
+"""proposal_author: turns the cycle's proven lessons into configuration change proposals.
 
-The author (LLM, or fixed rules offline) names a parameter and a direction only. The new
-value is computed here by one fixed step (``STEP`` = 10 %) and bounded: a risk limit may
-never be loosened past ``core.risk.HARD_CAPS``. Proposals are journaled as ``proposal``
-notes and stored, status ``pending``, in the ``proposals`` collection; the proposal review
-workflow backtests them and a human approves or rejects.
+Only lessons whose score (the realised outcome of the decisions that cited them, from
+reflection's ``lesson_scores`` note) clears ``settings.proposals.lesson_score_threshold``
+are used; when none does, a ``proposal_skipped`` note says so with every score. The author
+(LLM, or fixed rules offline) names a parameter and a direction only. The new value is
+computed here by one fixed step (``STEP`` = 10 %) and bounded: a risk limit may never be
+loosened past ``core.risk.HARD_CAPS``. Proposals are journaled as ``proposal`` notes with
+their configuration key, value and the ids of the lessons they came from; when the cycle
+ends they are submitted to proposal review (``workflows/proposal_service.py``), which
+validates them, computes their evidence and waits for a human.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import AgentContext, AgentSpec, Desk, Reasoning
-from agents.common import notes, setting
+from agents.common import latest_note, notes, setting
 from agents.llm_judgement import (
     LlmOutput,
     constant,
@@ -24,6 +28,7 @@ from agents.llm_judgement import (
     prompt_file,
     untrusted_block,
 )
+from agents.reflection.lessons import lesson_id
 from core.messages import Envelope, Note
 from core.risk import HARD_CAPS
 
@@ -46,6 +51,9 @@ TIGHTEN_LOWERS: dict[str, bool] = {
     "daily_loss_limit": True,
     "max_order_notional": True,
     "research_manager.min_conviction": False,
+}
+PARAMETER_KEYS = {  # parameter → its configuration key (workflows/config_keys.py)
+    p: f"risk.{p}" if "." not in p else f"agents.{p}" for p in TIGHTEN_LOWERS
 }
 RULES: dict[str, list[str]] = {  # lesson topic → parameters to tighten (offline)
     "kill_switch": ["max_gross_exposure", "max_position_weight"],
@@ -105,11 +113,37 @@ def offline_proposals(lessons: Sequence[dict[str, Any]]) -> ProposalJudgement:
     return ProposalJudgement(proposals=list(items.values())[:3], cited={})
 
 
+def eligible_lessons(
+    inbox: Sequence[Envelope], threshold: float
+) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+    """This cycle's lessons whose score (``lesson_scores``, as of this cycle) clears
+    ``threshold``, and every one of today's lessons with its score."""
+    found = latest_note(inbox, "lesson_scores")
+    scored = {str(d["id"]): d.get("score") for d in (found[1].data["lessons"] if found else [])}
+    today = [n.data for _, n in notes(inbox, "lesson")]
+    scores: dict[str, float | None] = {
+        key: scored.get(key)
+        for key in (str(d.get("id") or lesson_id(str(d["topic"]))) for d in today)
+    }
+    keep = [
+        d
+        for d in today
+        if (score := scores[str(d.get("id") or lesson_id(str(d["topic"])))]) is not None
+        and score > threshold
+    ]
+    return keep, scores
+
+
 def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     lesson_notes = notes(inbox, "lesson")
     if not lesson_notes:
         return []
-    lessons = [n.data for _, n in lesson_notes]
+    cause = lesson_notes[-1][0].id
+    threshold = float(ctx.settings.get("lesson_score_threshold", 0.0))
+    lessons, scores = eligible_lessons(inbox, threshold)
+    if not lessons:
+        skipped = {"threshold": threshold, "scores": scores, "reason": "no lesson clears it"}
+        return [ctx.message(NAME, Note(topic="proposal_skipped", data=skipped), cause)]
     parameters = list(TIGHTEN_LOWERS)
     current = {p: current_value(ctx, p) for p in parameters}
     result = judge(
@@ -130,38 +164,39 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
         facts={f"current.{p}": v for p, v in current.items()},
         offline=constant(offline_proposals(lessons)),
         symbols=["current"],
-        causation_id=lesson_notes[-1][0].id,
+        causation_id=cause,
     )
     out = list(result.messages)
     for i, item in enumerate(result.output.proposals):
         value = proposed_value(item.parameter, item.change, current[item.parameter])
         if value is None:
             continue
-        key = f"{ctx.cycle_id}:{item.parameter}"
+        ids = sources_of(item.parameter, lessons)
+        key = PARAMETER_KEYS[item.parameter]
         doc = {
-            "id": key,
-            "cycle_id": ctx.cycle_id,
-            "as_of": ctx.as_of.isoformat(),
+            "changes": {key: value},
+            "reason": f"{item.rationale} (from {', '.join(ids)})",
+            "lessons": ids,
+            "scores": {k: scores[k] for k in ids},
             "parameter": item.parameter,
             "change": item.change,
             "current": current[item.parameter],
             "proposed": value,
             "conviction": item.conviction,
-            "rationale": item.rationale,
-            "evidence": [env.id for env, _ in lesson_notes],
             "source": result.source,
-            "status": "pending",
         }
-        ctx.store.put_document("proposals", key, doc)
-        out.append(
-            ctx.message(
-                NAME,
-                Note(topic="proposal", data=doc),
-                causation_id=lesson_notes[-1][0].id,
-                llm=result.usage if i == 0 else None,
-            )
-        )
+        llm = result.usage if i == 0 else None
+        out.append(ctx.message(NAME, Note(topic="proposal", data=doc), cause, llm=llm))
     return out
+
+
+def sources_of(parameter: str, lessons: Sequence[dict[str, Any]]) -> list[str]:
+    """The eligible lessons a proposal on ``parameter`` came from: those whose rule names
+    it, else (an LLM's own pick) every eligible lesson."""
+    ids = [str(d.get("id") or lesson_id(str(d["topic"]))) for d in lessons]
+    topics = [str(d["topic"]) for d in lessons]
+    named = [i for i, t in zip(ids, topics, strict=True) if parameter in RULES.get(t, [])]
+    return sorted(set(named or ids))
 
 
 SPEC = AgentSpec(

@@ -4,7 +4,10 @@ Statistics are counted from the cycle's messages (ideas, verdicts and their deni
 LLM rejections and fallbacks, intents, orders, fills, state changes, the reconciled
 equity). Offline, fixed rules turn them into lessons; with a reasoner the LLM writes the
 lessons (same ``ReflectionJudgement`` type, validated). Lessons are journaled as
-``lesson`` notes and stored in the ``lessons`` document collection.
+``lesson`` notes and stored in the ``lessons`` document collection, one occurrence per
+cycle, under a stable id per topic (``agents/reflection/lessons.py``); a ``lesson_scores``
+note then gives every earlier lesson's score as of this cycle (the realised outcome of
+the decisions that cited it).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.base import AgentContext, AgentSpec, Desk, Reasoning
 from agents.common import latest_note, notes, payloads, trade_ideas
 from agents.llm_judgement import LlmOutput, constant, judge, load_prompt, prompt_file
+from agents.reflection.lessons import lesson_id, ranked, score_lessons, visible_lessons
 from core.messages import (
     Envelope,
     FillPayload,
@@ -176,6 +180,7 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     out = list(result.messages)
     for i, lesson in enumerate(result.output.lessons):
         doc = {
+            "id": lesson_id(lesson.topic),
             "cycle_id": ctx.cycle_id,
             "as_of": ctx.as_of.isoformat(),
             "source": result.source,
@@ -186,6 +191,11 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
             ctx.message(NAME, Note(topic="lesson", data=doc), llm=result.usage if i == 0 else None)
         )
     out.append(ctx.message(NAME, Note(topic="cycle_stats", data=stats)))
+    # The memory as of this cycle: every earlier lesson and the realised outcome of the
+    # decisions that cited it (what proposal_author weighs, what `explain` can show).
+    scored = score_lessons(ctx, visible_lessons(ctx))
+    data = {"lessons": [x.as_dict() for x in ranked(list(scored.values()))]}
+    out.append(ctx.message(NAME, Note(topic="lesson_scores", data=data)))
     return out
 
 

@@ -5,6 +5,12 @@ Offline rule: ``net = 0.4·(bull − bear) + 0.3·mean(signal strengths) + 0.2·
 ``enter_threshold``, SHORT below its negative when ``allow_short`` (else FLAT), conviction
 ``min(1, 1.5·|net|)``. The LLM decides the same ``ResearchDecision`` type.
 
+Memory: the manager reads the top-scored lessons of earlier cycles
+(``agents/reflection/lessons.py``) and cites their ids in every trade idea and decision
+note (``quorum explain`` shows them). Offline, each medium or high lesson about drawdown,
+a halt or a daily loss scales conviction by ``CAUTION_STEP``; the LLM sees the lessons in
+its prompt (as untrusted text).
+
 A decision becomes a ``trade_idea`` only when it changes something: a LONG (or SHORT)
 with enough conviction for a symbol not yet held that way, or a FLAT/opposite decision
 for a held position (an exit). Otherwise a ``research_decision`` note says why not.
@@ -35,6 +41,7 @@ from agents.llm_judgement import (
     prompt_file,
     untrusted_block,
 )
+from agents.reflection.lessons import Lesson, top_lessons
 from agents.strategy._debate import describe, evidence
 from agents.tunables import ResearchManagerParams
 from core.messages import Envelope, Note, TradeIdeaPayload
@@ -42,6 +49,10 @@ from core.signals import Direction, TradeIdea
 
 NAME = "research_manager"
 DEFAULTS = ResearchManagerParams()
+CAUTION_TOPICS = frozenset(
+    {"kill_switch", "drawdown_pressure", "denied_max_drawdown_breached", "denied_daily_loss_limit"}
+)
+CAUTION_STEP = 0.85
 
 
 class ResearchDecision(LlmOutput):
@@ -71,8 +82,27 @@ def net_score(inbox: Sequence[Envelope], symbol: str) -> float:
     return float(np.clip(net, -1.0, 1.0))
 
 
+def caution(lessons: Sequence[Lesson]) -> float:
+    """The conviction multiplier the cited lessons call for: ``CAUTION_STEP`` per medium or
+    high lesson about drawdown, a halt or a daily loss (one that lost money still counts:
+    caution is not a bet)."""
+    n = sum(1 for x in lessons if x.topic in CAUTION_TOPICS and x.severity != "low")
+    return float(CAUTION_STEP**n)
+
+
+def lessons_block(lessons: Sequence[Lesson]) -> str:
+    if not lessons:
+        return "(none yet)"
+    label = {True: "proven", False: "lost"}
+    lines = [
+        f"{x.id} ({x.severity}, {'unproven' if x.score is None else label[x.score > 0]}): {x.text}"
+        for x in lessons
+    ]
+    return untrusted_block("lessons", "\n".join(lines))
+
+
 def offline_decision(
-    symbol: str, net: float, threshold: float, allow_short: bool
+    symbol: str, net: float, threshold: float, allow_short: bool, damping: float = 1.0
 ) -> ResearchDecision:
     if net > threshold:
         direction = Direction.LONG
@@ -83,7 +113,7 @@ def offline_decision(
     return ResearchDecision(
         symbol=symbol,
         direction=direction,
-        conviction=min(1.0, 1.5 * abs(net)),
+        conviction=min(1.0, 1.5 * abs(net)) * damping,
         rationale=f"rules: debate and evidence net {'positive' if net > 0 else 'negative'}",
         cited={},
     )
@@ -95,14 +125,17 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     allow_short = bool(setting(ctx, NAME, "allow_short", False))
     symbols, shortlist_id = shortlist_of(inbox)
     book = current_portfolio(ctx)
-    prompt = load_prompt(prompt_file(__file__, NAME))
+    prompt = load_prompt(prompt_file(__file__, NAME, version=2))
+    memory = top_lessons(ctx) if symbols else []
+    cited = tuple(x.id for x in memory)
+    damping = caution(memory)
     out: list[Envelope] = []
     for symbol in symbols:
         held = book.quantity(symbol)
         net = net_score(inbox, symbol)
         bulls = assessments(inbox, "bull_case", symbol)
         bears = assessments(inbox, "bear_case", symbol)
-        offline = offline_decision(symbol, net, threshold, allow_short)
+        offline = offline_decision(symbol, net, threshold, allow_short, damping)
         cause = (bears or bulls)[-1][0].id if (bears or bulls) else shortlist_id
         result = judge(
             ctx,
@@ -115,6 +148,7 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
                 "reading": f"{offline.direction.value} ({offline.rationale})",
                 "bull": untrusted_block("bull_argument", bulls[-1][1].text if bulls else "(none)"),
                 "bear": untrusted_block("bear_argument", bears[-1][1].text if bears else "(none)"),
+                "lessons": lessons_block(memory),
             },
             schema=ResearchDecision,
             facts=symbol_facts(inbox, symbol),
@@ -142,6 +176,7 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
                 conviction=decision.conviction,
                 rationale=f"[{result.source}] {decision.rationale}",
                 sources=sources,
+                lessons=cited,
             )
             out.append(
                 ctx.message(NAME, TradeIdeaPayload(idea=idea), causation_id=cause, llm=result.usage)
@@ -164,6 +199,7 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
                             "net": net,
                             "source": result.source,
                             "no_idea_because": reason,
+                            "lessons": list(cited),
                         },
                     ),
                     causation_id=cause,

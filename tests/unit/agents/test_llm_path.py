@@ -35,11 +35,14 @@ def replay_ctx(
     return make_ctx(reasoner=reasoner, settings={**ONE, **kw.pop("settings", {})}, **kw)
 
 
+PROMPT_VERSIONS = {"research_manager": 2}  # v2: with the lessons block
+
+
 def line(agent: str, body: dict[str, Any] | str, **extra: Any) -> dict[str, Any]:
     text = body if isinstance(body, str) else json.dumps(body)
     return {
         "agent": agent,
-        "prompt_id": f"{agent}.v1",
+        "prompt_id": f"{agent}.v{PROMPT_VERSIONS.get(agent, 1)}",
         "response": text,
         "input_tokens": 900,
         "output_tokens": 80,
@@ -181,7 +184,11 @@ def test_regime_reflection_proposals_and_pm_note_when_replayed_then_used(
         ),
     ]
     ctx = replay_ctx(make_ctx, tmp_path, lines)
-    msgs = run_desks(ctx, market_regime, portfolio_manager, reflection, proposal_author)
+    msgs = run_desks(ctx, market_regime, portfolio_manager, reflection)
+    # the lesson has a realised score above the threshold: proposal_author may use it
+    scores = {"lessons": [{"id": "lesson:kill_switch", "score": 0.01}]}
+    msgs.append(ctx.message("reflection", Note(topic="lesson_scores", data=scores)))
+    msgs += proposal_author.run(ctx, msgs)
     regime = next(m for m in msgs if isinstance(m.payload, Assessment))
     assert "[llm] neutral" in regime.payload.text and regime.llm is not None
     assert not rejections(msgs)
@@ -193,6 +200,8 @@ def test_regime_reflection_proposals_and_pm_note_when_replayed_then_used(
     assert proposal["source"] == "llm" and proposal["proposed"] == pytest.approx(
         0.27
     )  # one step, by rule
+    assert proposal["lessons"] == ["lesson:kill_switch"]
+    assert proposal["changes"] == {"risk.max_position_weight": pytest.approx(0.27)}
 
 
 # -- hostile answers are refused ------------------------------------------------------------
