@@ -154,8 +154,8 @@ def validated(symbol: str, views: Sequence[BarView], options: ValidationOptions)
 def merged(symbol: str, old: BarSeries | None, new: BarSeries) -> BarSeries:
     """Old and new bars by day; a day in both takes the new bar."""
     frames = [s for s in (old, new) if s is not None and len(s)]
-    if not frames:
-        return new
+    if len(frames) < 2:
+        return frames[0] if frames else new
     rows: dict[np.datetime64, tuple[float, ...]] = {}
     for s in frames:
         for i, ts in enumerate(s.timestamps):

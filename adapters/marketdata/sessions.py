@@ -12,7 +12,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Coroutine
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from core.errors import ConfigurationError, TemporaryError
@@ -27,8 +27,11 @@ def _calendar(exchange: str, day: date) -> Any:
     import exchange_calendars as xcals
 
     try:
+        # a week past ``day``: a minute on a weekend or holiday must not be past its end
         return xcals.get_calendar(
-            exchange, start=(day - timedelta(days=40)).isoformat(), end=day.isoformat()
+            exchange,
+            start=(day - timedelta(days=40)).isoformat(),
+            end=(day + timedelta(days=7)).isoformat(),
         )
     except xcals.errors.InvalidCalendarName as exc:
         raise ConfigurationError(f"unknown exchange calendar {exchange!r}: {exc}") from None
@@ -41,7 +44,7 @@ def last_session(now: datetime, exchange: str = "XNYS") -> date:
     with warnings.catch_warnings():  # exchange_calendars on pandas 3: a deprecation only
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*values returning an ndarray")
-        calendar = _calendar(exchange, now.date() + timedelta(days=1))
+        calendar = _calendar(exchange, now.astimezone(UTC).date())
         minute = pd.Timestamp(now).tz_convert("UTC").floor("min")
         session = calendar.minute_to_past_session(minute)
     return date.fromisoformat(str(session.date()))
@@ -81,12 +84,22 @@ class LoopThread:
             if cleanup is not None:
                 cleanup.close()
             return
-        if cleanup is not None:
+        for step in (cleanup, _cancel_others()):
+            if step is None:
+                continue
             try:
-                asyncio.run_coroutine_threadsafe(cleanup, loop).result(5.0)
+                asyncio.run_coroutine_threadsafe(step, loop).result(5.0)
             except Exception as exc:  # best effort: the loop stops either way
-                log.warning("market data cleanup failed: %r", exc)
+                log.warning("market data loop shutdown: %r", exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5.0)
         if not thread.is_alive():
             loop.close()
+
+
+async def _cancel_others() -> None:
+    """Cancel what is still running on the loop (a request given up on) and let it end."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
