@@ -499,3 +499,36 @@ def test_discord_reject_button_when_viewer_then_refused_at_once(chat: Chat) -> N
     assert reply["type"] == 4 and reply["data"]["flags"] == 64
     assert "ROLE_FORBIDDEN" in reply["data"]["content"]
     assert chat.desk.proposals["p-1"].status is ProposalStatus.PENDING
+
+
+def test_discord_cycle_run_when_deferred_then_summary_follows_and_channels_are_notified(
+    tmp_path: Path,
+) -> None:
+    """The real cycle on the shipped bars, asked for from Discord: the reply is deferred,
+    the summary edits it, and both notification channels hear the cycle finished."""
+    from adapters.factories import make_operator_service
+
+    with api_stand_in() as api:
+        settings = chat_settings(tmp_path, api)
+        store = SqliteStore(settings.sqlite_file)
+        service = make_operator_service(settings, store)
+        service.registry.enrol("tom", Role.TRADER, actor="test", discord_id=D_ADMIN)
+        app = build_chat_app(settings, service=service)
+        with UvicornThread(app) as server, server.client() as http:
+            chat = Chat(settings, store, service, MemoryProposalDesk(), Clock(), api, http, {})
+            reply = chat.discord_command("cycle run 2013-02-27", token="itoken-cycle").json()
+            assert reply == {"type": 5}
+            edit_path = (
+                f"/discord/api/v10/webhooks/{DISCORD_APP_ID}/itoken-cycle/messages/@original"
+            )
+            [edit] = api.wait_for(lambda r: r.path == edit_path, timeout=240)
+            slack = api.wait_for(lambda r: r.path == "/slack/api/chat.postMessage", timeout=30)
+            channel = api.wait_for(
+                lambda r: r.path.endswith("/channels/900000000000000001/messages")
+            )
+        store.close()
+    assert "cycle-2013-02-27" in edit.json["content"]
+    finished = [r.json["text"] for r in slack if "finished" in r.json["text"]]
+    assert len(finished) == 1 and "cycle-2013-02-27" in finished[0] and "Report:" in finished[0]
+    assert any("Cycle cycle-2013-02-27 finished" in r.json["content"] for r in channel)
+    assert all(r.json["allowed_mentions"] == {"parse": []} for r in channel)
