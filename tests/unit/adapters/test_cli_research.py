@@ -1,0 +1,139 @@
+"""`quorum walkforward` and `quorum sweep` through typer on the shipped data: output
+shapes, the tearsheet, option parsing and every refusal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.cli.main import app
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "us_daily"
+AAPL = str(DATA / "AAPL.csv.gz")
+MSFT = str(DATA / "MSFT.csv.gz")
+GRID = ["--grid", "fast=5:20:5", "slow=30:60:10"]  # 4 × 4 = 16 sets, all valid
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_walkforward_when_shipped_aapl_then_json_has_folds_oos_and_deflated_sharpe() -> None:
+    code, out, err = invoke(
+        "walkforward", "--strategy", "ma_crossover", *GRID, "--symbols", "AAPL",
+        "--folds", "3", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["strategy"] == "ma_crossover" and data["n_trials"] == 16
+    assert data["grid"] == {"fast": [5, 10, 15, 20], "slow": [30, 40, 50, 60]}
+    (sym,) = data["symbols"]
+    assert sym["symbol"] == "AAPL" and sym["bars"] == 3270
+    assert [f["fold"] for f in sym["folds"]] == [1, 2, 3]
+    for f in sym["folds"]:
+        assert set(f["params"]) == {"fast", "slow", "ma_type"}
+        assert f["test_bars"] == 3270 // 4 and f["train_start"] == "2000-03-01"
+        assert isinstance(f["out_of_sample"]["sharpe"], float)
+    assert sym["folds"][-1]["test_end"] == "2013-03-01"
+    stats = sym["full_sample"]
+    assert 0.0 <= stats["deflated_sharpe"] <= 1.0 and stats["n_trials"] == 16
+    assert stats["expected_max_sharpe"] > 0.0 and 0.0 <= stats["pbo"] <= 1.0
+    assert "curve" not in sym
+
+
+def test_walkforward_when_table_then_prints_folds_and_overfitting_figures() -> None:
+    code, out, err = invoke(
+        "walkforward", "--strategy", "ma_crossover", *GRID, "--symbols", "AAPL",
+        "--folds", "2", "--mode", "rolling", "--train", "800", "--test", "400",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "walk-forward" in out and "deflated Sharpe ratio" in out and "PBO" in out
+    assert "2013-03-01" in out  # the last test window ends at the last bar
+
+
+def test_sweep_when_two_bar_files_after_one_option_then_both_symbols(tmp_path: Path) -> None:
+    html = tmp_path / "out" / "sweep.html"
+    code, out, err = invoke(
+        "sweep", "--strategy", "ma_crossover", *GRID, "--bars", AAPL, MSFT,
+        "--commission-pct", "0.1", "--slippage-bps", "5", "--json", "--html", str(html),
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert [s["symbol"] for s in data["symbols"]] == ["AAPL", "MSFT"]
+    for s in data["symbols"]:
+        assert (
+            len(s["trials"]) == 16 and s["trials"][s["best"]]["params"] == s["stats"]["best_params"]
+        )
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert "Monthly returns" in page and "Trades" in page and "PBO" in page
+    assert "tearsheet written to" in err
+
+
+def test_walkforward_when_html_then_tearsheet_has_chart_monthly_returns_and_trades(
+    tmp_path: Path,
+) -> None:
+    html = tmp_path / "wf.html"
+    code, out, err = invoke(
+        "walkforward", "--strategy", "breakout", "--grid", "period=10,20,55", "--symbols",
+        "msft", "--folds", "4", "--cscv-blocks", "8", "--html", str(html),
+    )  # fmt: skip
+    assert code == 0, err
+    page = html.read_text()
+    assert "data:image/png;base64,iVBOR" in page  # a PNG
+    assert "<th>Jan</th>" in page and "<th>year total</th>" in page
+    assert "<th>exit_reason</th>" in page and "Folds" in page
+    assert f"tearsheet written to {html}" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--grid", "fast=5:x"], "--grid token 'fast=5:x': 'x' is not a number"),
+        (["--grid", "speed=5"], "'speed=5': ma_crossover has no parameter 'speed'"),
+        (["--grid", "fast=50", "slow=20", "--bars", AAPL], "no valid parameter set"),
+        (["--grid", "fast=5", "--bars", AAPL, "--symbols", "AAPL"], "give either --bars"),
+        (["--grid", "fast=5"], "give either --bars FILE... or --symbols"),
+        (["--grid", "fast=5", "--symbols", "AAPL", "--scheduler", "yarn"], "--scheduler 'yarn'"),
+        (["--grid", "fast=5", "--symbols", "ZZZZ"], "no shipped data for ZZZZ"),
+        (["--grid", "fast=5", "--symbols", "AAPL", "--mode", "sideways"], "--mode 'sideways'"),
+        (
+            ["--grid", "fast=5", "--symbols", "AAPL", "--train", "3000", "--test", "100"],
+            "AAPL: 3270 bars",
+        ),
+        (["--grid", "fast=5", "--symbols", "AAPL", "--folds", "0"], "--folds must be"),
+        (["--grid", "fast=5", "--symbols", "AAPL", "--objective", "luck"], "objective 'luck'"),
+        (["--grid", "fast=5", "--symbols", "AAPL", "--cscv-blocks", "7"], "even"),
+    ],
+)
+def test_walkforward_when_bad_option_then_one_line_error_and_exit_2(
+    args: list[str], needle: str
+) -> None:
+    code, out, err = invoke("walkforward", "--strategy", "ma_crossover", *args)
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_sweep_when_unknown_strategy_then_exit_2_before_reading_data() -> None:
+    code, _, err = invoke("sweep", "--strategy", "astrology", "--grid", "x=1", "--bars", "nope")
+    assert code == 2 and "unknown strategy 'astrology'" in err
+
+
+def test_sweep_when_bar_file_invalid_then_problems_and_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "BAD.csv.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write("date,open,high,low,close,volume\n2024-01-02,10,9,11,10.5,1000\n")
+    code, _, err = invoke("sweep", "--strategy", "momentum", "--grid", "lookback=5",
+                          "--bars", str(bad))  # fmt: skip
+    assert code == 1 and "BAD.csv.gz" in err
+
+
+@pytest.mark.parametrize("command", ["sweep", "walkforward"])
+def test_research_help_when_asked_then_explains_grid_and_scheduler(command: str) -> None:
+    code, out, _ = invoke(command, "--help")
+    assert code == 0 and "--grid" in out and "--scheduler" in out and "--json" in out
