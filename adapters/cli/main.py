@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "adapters.cli.data",
     "adapters.cli.journal",
     "adapters.cli.audit",
+    "adapters.cli.backup",
     "adapters.cli.secrets",
     "adapters.cli.misc",
 )
