@@ -183,12 +183,13 @@ def _block_sums(returns: FloatArray, n_blocks: int) -> tuple[FloatArray, FloatAr
 
 
 @njit(cache=True)
-def _sharpe_from_sums(total: float, total_sq: float, count: int) -> float:
-    """Per-period Sharpe (ddof=1) from a sum and a sum of squares; -inf when undefined, so
-    that an undefined trial never wins and ranks last."""
-    mean = total / count
-    var = (total_sq - count * mean * mean) / (count - 1)
-    if not var > 1e-12 * (total_sq / count) or not math.isfinite(var):
+def _sharpe_from_sums(total: float, total_sq: float, inv_n: float, inv_n1: float) -> float:
+    """Per-period Sharpe (ddof=1) from a sum and a sum of squares of n values
+    (``inv_n = 1/n``, ``inv_n1 = 1/(n-1)``: no division in the hot loop); -inf when
+    undefined, so that an undefined trial never wins and ranks last."""
+    mean = total * inv_n
+    var = (total_sq - total * mean) * inv_n1
+    if not var > 1e-12 * total_sq * inv_n or not math.isfinite(var):
         return -np.inf
     return mean / math.sqrt(var)
 
@@ -213,6 +214,7 @@ def _cscv(
     is_sq = np.empty(n_cols)
     oos_sr = np.empty(n_cols)
     count = half * length
+    inv_n, inv_n1 = 1.0 / count, 1.0 / (count - 1)
     for c in range(n_comb):
         is_sum[:] = 0.0
         is_sq[:] = 0.0
@@ -223,11 +225,13 @@ def _cscv(
         best = -1
         best_sr = -np.inf
         for n in range(n_cols):
-            sr = _sharpe_from_sums(is_sum[n], is_sq[n], count)
+            sr = _sharpe_from_sums(is_sum[n], is_sq[n], inv_n, inv_n1)
             if sr > best_sr:
                 best_sr = sr
                 best = n
-            oos_sr[n] = _sharpe_from_sums(total[n] - is_sum[n], total_sq[n] - is_sq[n], count)
+            oos_sr[n] = _sharpe_from_sums(
+                total[n] - is_sum[n], total_sq[n] - is_sq[n], inv_n, inv_n1
+            )
         if best < 0:
             logits[c] = np.nan
             is_best[c] = np.nan
