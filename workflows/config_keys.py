@@ -86,6 +86,8 @@ def _fmt(value: Any) -> str:
 
 def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
     info = model.model_fields[name]
+    if not info.metadata:  # Annotated needs at least one annotation
+        return TypeAdapter(info.annotation)  # type: ignore[arg-type]
     return TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[arg-type]
 
 
