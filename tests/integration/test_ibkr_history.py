@@ -310,3 +310,18 @@ async def test_history_when_end_is_given_in_another_zone_then_read_in_the_exchan
     finally:
         ib.disconnect()
     assert [b.date for b in utc] == [date(2013, 2, 27), date(2013, 2, 28), date(2013, 3, 1)]
+
+
+async def test_bars_when_tws_dropped_the_link_between_calls_then_next_fetch_reconnects(
+    hist_sim: TwsSimulator, cache_store: SqliteStore
+) -> None:
+    market = make_market(hist_sim.port, cache_store)
+    try:
+        await off_loop(lambda: market.bars("AAPL", date(2013, 2, 1), date(2013, 3, 1)))
+        hist_sim.drop_connections()  # IB Gateway's nightly restart, in effect
+        await asyncio.sleep(0.05)
+        msft = await off_loop(lambda: market.bars("MSFT", date(2013, 2, 1), date(2013, 3, 1)))
+    finally:
+        market.close()
+    assert len(msft) == 20 and hist_sim.api_sessions == 2
+    assert [r.symbol for r in hist_sim.history.requests] == ["AAPL", "MSFT"]
