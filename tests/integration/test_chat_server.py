@@ -229,11 +229,15 @@ def test_slack_when_bad_signature_or_stale_timestamp_then_401_audited_and_nothin
     assert chat.chain_ok()
 
 
-def test_slack_when_signature_headers_missing_then_401(chat: Chat) -> None:
+def test_slack_when_signature_headers_missing_or_malformed_then_401(chat: Chat) -> None:
     body = "command=%2Fquorum&text=status&user_id=U0ADMIN"
-    response = chat.http.post("/slack/events", content=body)
-    assert response.status_code == 401
-    assert chat.attempts("chat:request_refused")[0]["code"] == "MISSING_TIMESTAMP"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert chat.http.post("/slack/events", content=body, headers=form).status_code == 401
+    malformed = {**slack_headers(body), "X-Slack-Request-Timestamp": "soon"}
+    assert chat.http.post("/slack/events", content=body, headers=malformed).status_code == 401
+    codes = [r["code"] for r in chat.attempts("chat:request_refused")]
+    assert codes == ["MISSING_SIGNATURE", "MALFORMED_TIMESTAMP"]
+    assert chat.attempts("command:status") == []
 
 
 def test_slack_when_unknown_user_then_unknown_user_ephemeral_and_audited(chat: Chat) -> None:
