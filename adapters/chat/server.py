@@ -223,6 +223,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Run the chat endpoints on uvicorn until interrupted."""
     import uvicorn
 
+    # httpx logs every request URL at INFO; a Discord follow-up's URL carries the
+    # interaction token, which must not reach the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     server = build_chat_server(settings)
     where = f"{host or settings.chat.host}:{port or settings.chat.port}"
     log.info("chat endpoints on http://%s (%s)", where, server.configured())

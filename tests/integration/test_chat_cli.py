@@ -132,3 +132,69 @@ def test_chat_serve_when_nothing_configured_then_exit_2_naming_the_settings(
     assert result.exit_code == 2
     assert "QUORUM_CHAT__SLACK_SIGNING_SECRET" in result.output
     assert "QUORUM_CHAT__DISCORD_PUBLIC_KEY" in result.output
+
+
+def test_discord_register_when_configured_then_put_commands_with_the_bot_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.chat.discord import SLASH_COMMANDS
+    from tests.fixtures.chat import api_stand_in
+
+    with api_stand_in() as api:
+        api.script("/discord/", [(200, [{"id": "1300000000000000001", "name": "quorum"}])] * 2)
+        monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_APPLICATION_ID", "110000000000000001")
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_BOT_TOKEN", "register-bot-token")
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_API_URL", api.url("/discord/api/v10"))
+        plain = CliRunner().invoke(app, ["chat", "discord", "register"])
+        guild = CliRunner().invoke(app, ["chat", "discord", "register", "--guild", "42", "--json"])
+        puts = api.seen(lambda r: r.method == "PUT")
+    assert plain.exit_code == 0, plain.output
+    assert "registered /quorum (id 1300000000000000001) for all servers" in plain.output
+    assert guild.exit_code == 0 and json.loads(guild.stdout)[0]["name"] == "quorum"
+    assert [r.path for r in puts] == [
+        "/discord/api/v10/applications/110000000000000001/commands",
+        "/discord/api/v10/applications/110000000000000001/guilds/42/commands",
+    ]
+    assert all(r.headers["authorization"] == "Bot register-bot-token" for r in puts)
+    assert puts[0].json == SLASH_COMMANDS
+
+
+def test_discord_register_when_discord_refuses_then_exit_2_with_the_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fixtures.chat import api_stand_in
+
+    with api_stand_in() as api:
+        api.script("/discord/", [(401, {"message": "401: Unauthorized", "code": 0})])
+        monkeypatch.setenv("QUORUM_STATE_DIR", str(tmp_path / "var"))
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_APPLICATION_ID", "110000000000000001")
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_BOT_TOKEN", "wrong-token")
+        monkeypatch.setenv("QUORUM_CHAT__DISCORD_API_URL", api.url("/discord/api/v10"))
+        result = CliRunner().invoke(app, ["chat", "discord", "register"])
+    assert result.exit_code == 2
+    assert "Discord refused the command registration: REFUSED: status=401" in result.output
+    assert "wrong-token" not in result.output
+
+
+def test_chat_app_when_a_platform_is_not_configured_then_503_naming_its_setting(
+    tmp_path: Path,
+) -> None:
+    from adapters.chat.server import build_chat_app
+    from adapters.factories import make_operator_service
+    from config.settings import load_settings
+    from tests.fixtures.chat import UvicornThread
+
+    key = discord_key().verify_key.encode().hex()
+    settings = load_settings(state_dir=tmp_path, chat={"discord_public_key": key})
+    store = SqliteStore(tmp_path / "q.db")
+    try:
+        chat_app = build_chat_app(settings, service=make_operator_service(settings, store))
+        with UvicornThread(chat_app) as server, server.client() as http:
+            slack = http.post("/slack/events", content="x=1")
+            health = http.get("/healthz").json()
+    finally:
+        store.close()
+    assert slack.status_code == 503
+    assert "QUORUM_CHAT__SLACK_SIGNING_SECRET" in slack.json()["error"]
+    assert health == {"ok": True, "slack": False, "discord": True}
