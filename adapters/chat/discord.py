@@ -29,6 +29,7 @@ Denials are ephemeral (flag 64); every message suppresses mentions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -197,7 +198,9 @@ def result_messages(result: CommandResult, prefix: str = "") -> list[dict[str, A
     return out
 
 
-def text_input(custom_id: str, label: str, *, style: int, min_len: int, max_len: int) -> dict:
+def text_input(
+    custom_id: str, label: str, *, style: int, min_len: int, max_len: int
+) -> dict[str, Any]:
     return {
         "type": 1,
         "components": [
@@ -387,7 +390,7 @@ class DiscordInteractions:
         app_id, token = self._ids(payload)
         for message in rest:
             await self._send(
-                "discord follow-up", lambda m=message: self.api.followup(app_id, token, m)
+                "discord follow-up", functools.partial(self.api.followup, app_id, token, message)
             )
 
     async def _deferred(self, payload: Mapping[str, Any], future: Any) -> None:

@@ -17,6 +17,7 @@ A proposal waiting for review carries Approve / Reject buttons on both platforms
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import queue
 import random
@@ -223,7 +224,7 @@ class ChatNotifier:
             for payload in payloads:
                 kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
                 deliver(
-                    lambda p=payload, c=channel: c.post(p),
+                    functools.partial(channel.post, payload),
                     what=f"notification type={n.type} to {channel.name}",
                     attempts=self.attempts,
                     backoff_s=self.backoff_s,

@@ -274,7 +274,7 @@ def serve_socket_mode(settings: Settings) -> None:
     try:
         service = make_operator_service(settings, store, notifier=make_notifier(settings))
         handler = socket_mode_handler(settings, ChatBridge(service=service, loop=loop))
-        handler.start()  # blocks; Ctrl-C ends it
+        handler.start()  # type: ignore[no-untyped-call]  # blocks; Ctrl-C ends it
     finally:
         loop.close()
         store.close()
