@@ -182,6 +182,7 @@ async def cycle_service(
     from workflows.checkpointer import sqlite_checkpointer
     from workflows.config_keys import cycle_inputs
     from workflows.daily_cycle import build_daily_cycle
+    from workflows.operator_actions import operator_confirmed_live
     from workflows.service import BarDriven, CycleService
     from workflows.state import CycleConfig
 
@@ -244,7 +245,8 @@ async def cycle_service(
             agent_settings={
                 "starting_cash": settings.broker.starting_cash,
                 "mode": settings.mode,
-                "live_confirmed": settings.live_confirmed,
+                # live needs the setting and an operator's TOTP-checked `mode live`
+                "live_confirmed": settings.live_confirmed and operator_confirmed_live(store),
                 "lesson_score_threshold": settings.proposals.lesson_score_threshold,
                 **inputs.agent_settings,
             },

@@ -299,6 +299,14 @@ async def cycle_answer(deps: Deps, as_of: date | None) -> Answer:
     return view, f"cycle {brief.cycle_id} {brief.status}: {brief.orders} orders"
 
 
+def operator_confirmed_live(store: Store) -> bool:
+    """The newest ``mode`` record an operator made (with TOTP) says live. A cycle needs
+    this as well as the settings' ``live_confirmed`` before an order may go to a live
+    broker (the compliance agent's LIVE_NOT_CONFIRMED denial)."""
+    record = store.kv_get(MODE_KEY)
+    return isinstance(record, dict) and record.get("mode") == "live"
+
+
 def mode_answer(deps: Deps, op: Operator, wanted: str, reason: str) -> Answer:
     """Record the operator's confirmation. Live trading is in force only when the settings
     say ``mode = "live"`` with ``live_confirmed`` and the broker uses a live port too."""
