@@ -138,6 +138,28 @@ class OrderIntent(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Bracket legs: the parent's client_ref plus ``#sl`` / ``#tp`` (``#`` is reserved for them),
+# so any process finds a parent's legs, and a leg's parent, by reference alone.
+STOP_LOSS_LEG = "sl"
+TAKE_PROFIT_LEG = "tp"
+_LEG_SEPARATOR = "#"
+
+
+def bracket_child_ref(parent_ref: str, leg: str) -> str:
+    return f"{parent_ref}{_LEG_SEPARATOR}{leg}"
+
+
+def bracket_parent_ref(client_ref: str) -> str | None:
+    """The parent's reference if ``client_ref`` names a bracket leg, else ``None``."""
+    parent, sep, leg = client_ref.rpartition(_LEG_SEPARATOR)
+    return parent if sep and leg in (STOP_LOSS_LEG, TAKE_PROFIT_LEG) else None
+
+
+def is_reserved_ref(client_ref: str) -> bool:
+    """References containing the leg separator are reserved for bracket legs."""
+    return _LEG_SEPARATOR in client_ref
+
+
 def make_client_ref(cycle_id: str, intent: OrderIntent) -> str:
     """Deterministic client reference: the same intent in the same cycle gives the same ref,
     so a re-run after a crash finds the order it already sent instead of sending another."""

@@ -13,32 +13,35 @@ other by as much, a full fill cancels it, so the legs never close more than is h
 
 from __future__ import annotations
 
-from core.orders import OrderIntent, OrderSide, OrderType, TimeInForce
+from core.orders import (
+    STOP_LOSS_LEG,
+    TAKE_PROFIT_LEG,
+    OrderIntent,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    bracket_child_ref,
+    bracket_parent_ref,
+    is_reserved_ref,
+)
 
-STOP_LOSS_LEG = "sl"
-TAKE_PROFIT_LEG = "tp"
-_LEG_SEPARATOR = "#"
+__all__ = [
+    "OCA_CANCEL",
+    "OCA_REDUCE",
+    "STOP_LOSS_LEG",
+    "TAKE_PROFIT_LEG",
+    "bracket_child_ref",
+    "bracket_legs",
+    "bracket_parent_ref",
+    "is_reserved_ref",
+    "oca_group",
+]
 OCA_CANCEL, OCA_REDUCE = 1, 2  # IB ocaType: 1 cancel the others, 2 reduce them (with block)
 
 
 def oca_group(parent_ref: str) -> str:
     """The one-cancels-other group of a bracket's legs: named after its parent."""
     return f"oca-{parent_ref}"
-
-
-def bracket_child_ref(parent_ref: str, leg: str) -> str:
-    return f"{parent_ref}{_LEG_SEPARATOR}{leg}"
-
-
-def bracket_parent_ref(client_ref: str) -> str | None:
-    """The parent's reference if ``client_ref`` names a bracket child, else ``None``."""
-    parent, sep, leg = client_ref.rpartition(_LEG_SEPARATOR)
-    return parent if sep and leg in (STOP_LOSS_LEG, TAKE_PROFIT_LEG) else None
-
-
-def is_reserved_ref(client_ref: str) -> bool:
-    """References containing the leg separator are reserved for bracket children."""
-    return _LEG_SEPARATOR in client_ref
 
 
 def bracket_legs(intent: OrderIntent) -> list[tuple[str, OrderIntent]]:

@@ -9,6 +9,10 @@ idempotently, under the order rate limit, and only while trading is not halted.
 - Rate: a token bucket of ``limits.orders_per_minute`` (or the shared limiter in
   ``ctx.settings["rate_limiter"]``); an order that cannot get a token within
   ``max_rate_wait_s`` is rejected with ``ORDER_RATE_EXCEEDED``.
+- An exit (an intent on the exit side of a position the broker holds) first cancels the
+  symbol's protective orders (``protection.release``: bracket legs, reconciliation's
+  stops), so the exit and a stop never both close the same shares; each cancellation is
+  an ``order_update``. If the exit then fails, reconciliation puts a stop back.
 - An ``OrderError`` from the broker (the order itself is wrong) becomes a
   ``broker_error`` note; a ``TemporaryError`` propagates, so the cycle stops at this
   node and a re-run resumes here without duplicates.
@@ -23,6 +27,7 @@ from typing import Any
 
 from agents.base import AgentContext, AgentSpec, Desk, Reasoning
 from agents.common import payloads, setting
+from agents.execution.protection import exit_side, release
 from core.errors import ConfigurationError, OrderError
 from core.messages import Envelope, Note, OrderIntentPayload, OrderUpdate, Rejection
 from core.orders import make_client_ref
@@ -78,6 +83,7 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     limiter = ctx.settings.get("rate_limiter") or TokenBucket(ctx.limits.orders_per_minute)
     max_wait = float(setting(ctx, NAME, "max_rate_wait_s", 5.0))
     out: list[Envelope] = []
+    held: dict[str, int] | None = None
     for env, payload in intents:
         intent, ref = payload.intent, payload.client_ref
         if ctx.trading_state is TradingState.HALTED:
@@ -120,6 +126,11 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
             )
             continue
         try:
+            if held is None:
+                held = {p.symbol: p.quantity for p in await ctx.broker.positions()}
+            if held.get(intent.symbol) and intent.side is exit_side(held[intent.symbol]):
+                for cancelled in await release(ctx.broker, intent.symbol, intent.side):
+                    out.append(env.reply(NAME, OrderUpdate(order=cancelled)))
             order = await ctx.broker.place(intent, ref)
         except OrderError as exc:
             data = {

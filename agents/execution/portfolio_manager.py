@@ -12,6 +12,10 @@ Entries are funded in order of conviction from the cash left (a reserve of
 final batch goes through ``tools.pretrade.check_orders`` once more — pyramid adds did not
 pass the risk desk — and each denied intent becomes a ``rejection``. Approved intents are
 ``order_intent`` messages with ``client_ref = make_client_ref(cycle_id, intent)``.
+
+Entries and pyramid adds go out as brackets (``agents.execution.protection``): a GTC
+stop-loss and take-profit from the kernels ride with the order, so the position is
+protected at the broker from its fill on. Exits are plain market orders.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from agents.common import (
     tool_figures,
     trade_ideas,
 )
+from agents.execution.protection import add_levels, entry_levels
 from agents.llm_judgement import judge, load_prompt, prompt_file
 from agents.narrative import NarrativeJudgement
 from core.messages import Envelope, Note, OrderIntentPayload, Rejection, ToolFigures
@@ -58,7 +63,7 @@ def _exit_intent(book: Portfolio, symbol: str, price: float) -> OrderIntent | No
 
 
 def candidates(
-    inbox: Sequence[Envelope], book: Portfolio, prices: dict[str, float]
+    ctx: AgentContext, inbox: Sequence[Envelope], book: Portfolio, prices: dict[str, float]
 ) -> list[Candidate]:
     found: list[Candidate] = []
     exiting: set[str] = set()
@@ -86,10 +91,11 @@ def candidates(
             continue
         side = OrderSide.BUY if idea.direction.value == "LONG" else OrderSide.SELL
         price = prices.get(idea.symbol, sized[1].figures["reference_price"])
+        entry = OrderIntent(symbol=idea.symbol, side=side, quantity=qty, reference_price=price)
         found.append(
             Candidate(
                 env,
-                OrderIntent(symbol=idea.symbol, side=side, quantity=qty, reference_price=price),
+                entry_levels(ctx, entry, float(sized[1].figures.get("atr_14", 0.0))),
                 "entry",
                 idea.conviction,
                 dict(sized[1].figures),
@@ -101,16 +107,9 @@ def candidates(
             if qty > 0:
                 side = OrderSide.BUY if fig.figures.get("direction", 1.0) > 0 else OrderSide.SELL
                 price = prices.get(fig.symbol, fig.figures["close"])
-                found.append(
-                    Candidate(
-                        env,
-                        OrderIntent(
-                            symbol=fig.symbol, side=side, quantity=qty, reference_price=price
-                        ),
-                        "pyramid_add",
-                        0.5,
-                    )
-                )
+                add = OrderIntent(symbol=fig.symbol, side=side, quantity=qty, reference_price=price)
+                stop = float(fig.figures.get("stop_after_fill", 0.0))
+                found.append(Candidate(env, add_levels(ctx, inbox, add, stop), "pyramid_add", 0.5))
     return found
 
 
@@ -173,7 +172,7 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     symbols = sorted({*stored.open_positions, *(p.idea.symbol for _, p in trade_ideas(inbox))})
     prices = last_closes(ctx, inbox, symbols)
     book = current_portfolio(ctx, prices)
-    cands = candidates(inbox, book, prices)
+    cands = candidates(ctx, inbox, book, prices)
     if ctx.trading_state is TradingState.HALTED:
         cands = []
     funded, out = fund(ctx, cands, book)

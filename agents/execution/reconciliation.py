@@ -10,7 +10,12 @@ After execution (the workflow has already waited, bounded, for fills):
    ``core.portfolio.apply_fill``, is marked at the day's closes, and is compared with the
    broker's positions and cash. A difference is reported as a discrepancy and, by
    default (``adopt_broker``), the broker's positions and cash are taken as the truth;
-4. the book is saved with the day's equity as the next day's loss reference.
+4. the book is saved with the day's equity as the next day's loss reference;
+5. every open position at the broker is checked for its protective stop
+   (``agents.execution.protection_check``): stops are moved to the stop manager's level
+   (modified in place), a missing one is recreated once, excess and orphaned protective
+   orders are reduced or cancelled; each finding is a ``protection`` note with its code
+   (``PROTECTIVE_STOP_MISSING: symbol=AAPL qty=10 ...``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 
 from agents.base import AgentContext, AgentSpec, Desk, Reasoning
 from agents.common import book_label, current_portfolio, last_closes, payloads, setting
+from agents.execution.protection_check import ProtectionPass
 from core.messages import Envelope, FillPayload, Note, OrderIntentPayload, OrderUpdate
 from core.orders import Order
 from core.portfolio import Portfolio, Position, apply_fill
@@ -89,7 +95,8 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
     for fill in fills:
         book = apply_fill(book, fill)
     symbols = sorted(set(book.open_positions) | set(broker_positions))
-    book = book.mark(last_closes(ctx, inbox, symbols))
+    closes = last_closes(ctx, inbox, symbols)
+    book = book.mark(closes)
     discrepancies: list[str] = []
     for symbol in symbols:
         ours = book.quantity(symbol)
@@ -100,9 +107,15 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
         discrepancies.append(f"cash: book {book.cash:.2f} broker {account.cash:.2f}")
     adopted = bool(discrepancies) and bool(setting(ctx, NAME, "adopt_broker", True))
     if adopted:
-        book = _adopt(book, broker_positions, account.cash).mark(last_closes(ctx, inbox, symbols))
+        book = _adopt(book, broker_positions, account.cash).mark(closes)
     book = book.start_day()
     ctx.store.save_snapshot(book, book_label(ctx))
+    protection: dict[str, object] = {}
+    if bool(setting(ctx, NAME, "protect_positions", True)):
+        check = ProtectionPass(ctx, broker, NAME)
+        protection = {"positions": await check.run(inbox, closes)}
+        protection |= {"findings": check.findings, "moved": check.moved}
+        out += check.out
     report = {
         "fills_seen": len(fills),
         "fills_new_in_store": new_saved,
@@ -114,6 +127,7 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
         "equity": round(book.equity, 2),
         "discrepancies": discrepancies,
         "adopted_broker_state": adopted,
+        "protection": protection,
     }
     out.append(ctx.message(NAME, Note(topic="reconciliation", data=report)))
     return out
@@ -122,7 +136,7 @@ async def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
 SPEC = AgentSpec(
     name=NAME,
     desk=Desk.EXECUTION,
-    consumes=("order_intent", "order_update", "fill"),
+    consumes=("order_intent", "order_update", "fill", "tool_figures"),
     produces=("fill", "order_update", "note"),
     reasoning=Reasoning.DETERMINISTIC,
     run=run,

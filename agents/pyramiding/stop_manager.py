@@ -3,9 +3,10 @@
 Per position (long; shorts mirrored): the high-water close since the position was first
 seen (kept in memory, cleared when the position is gone), ATR(14) from ``tools``, a
 trailing stop ``high_water − trail_atr·ATR`` raised to the pyramiding plan's stop when
-that is higher, and a take-profit ``entry + take_profit_atr·ATR``. A close through either
-publishes ``stops`` figures with ``exit = 1``; the portfolio manager closes the position.
-The daily cycle checks closes, so a stop acts at the next open.
+that is higher, and a take-profit ``entry + take_profit_atr·ATR`` (``tools.stops``). A
+close through either publishes ``stops`` figures with ``exit = 1``; the portfolio manager
+closes the position. Reconciliation moves the broker's protective stops to
+``stop_price`` (modified in place, tighten only): between cycles the broker's stop acts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from agents.base import AgentContext, AgentSpec, Desk, Reasoning
 from agents.common import current_portfolio, last_closes, load_bars, memory_get, memory_put, setting
 from core.messages import Envelope, ToolFigures
 from tools.indicators import atr
+from tools.stops import protective_levels, trailing_stop
 
 NAME = "stop_manager"
 
@@ -43,13 +45,16 @@ def run(ctx: AgentContext, inbox: Sequence[Envelope]) -> list[Envelope]:
         mark = float(doc.get("high_water", close)) if doc.get("sign") == sign else close
         mark = max(mark, close) if sign > 0 else min(mark, close)
         memory_put(ctx, NAME, symbol, {"high_water": mark, "sign": sign})
-        trailing = mark - sign * trail_atr * atr_now
         pyramid_stop = memory_get(ctx, "pyramiding", f"{symbol}:stop").get("stop_price")
-        if pyramid_stop is not None and pyramid_stop > 0:
-            trailing = max(trailing, pyramid_stop) if sign > 0 else min(trailing, pyramid_stop)
-        take_profit = position.avg_price + sign * take_profit_atr * atr_now
-        stopped = close <= trailing if sign > 0 else close >= trailing
-        took_profit = close >= take_profit if sign > 0 else close <= take_profit
+        trailing = trailing_stop(mark, atr_now, int(sign), trail_atr, float(pyramid_stop or 0.0))
+        _, take_profit = protective_levels(
+            position.avg_price, atr_now, int(sign), 0.0, take_profit_atr
+        )
+        # 0.0 from the kernels means "no level" (too few bars for an ATR, say): never crossed
+        stopped = trailing > 0 and (close <= trailing if sign > 0 else close >= trailing)
+        took_profit = take_profit > 0 and (
+            close >= take_profit if sign > 0 else close <= take_profit
+        )
         figures = {
             "stop_price": trailing,
             "take_profit": take_profit,

@@ -21,6 +21,7 @@ from adapters.cli.main import app
 from adapters.runtime import cycle_service
 from config.settings import load_settings
 from core.messages import Envelope, Rejection
+from core.orders import bracket_parent_ref
 from core.risk import DenialCode
 
 DAY = date(2013, 1, 10)
@@ -55,7 +56,8 @@ def test_cycle_run_json_when_offline_on_shipped_data_then_all_desks_run_and_orde
     store = SqliteStore(tmp_path / "var" / "quorum.db")
     try:
         journaled = store.messages_by_cycle("cycle-2013-02-27")
-        orders = store.orders()
+        # the cycle's orders; their protective bracket legs (<ref>#sl, <ref>#tp) aside
+        orders = [o for o in store.orders() if bracket_parent_ref(o.client_ref) is None]
     finally:
         store.close()
     senders = {m.sender for m in journaled}
@@ -133,7 +135,7 @@ async def _replay_cycle(
             service.agent_settings["news_file"] = str(news_file)
         summary = await service.run(DAY)
         messages = service.store.messages_by_cycle(summary["cycle_id"])
-        orders = service.store.orders()
+        orders = [o for o in service.store.orders() if bracket_parent_ref(o.client_ref) is None]
     return summary, messages, orders
 
 

@@ -13,7 +13,7 @@ from adapters.runtime import cycle_service
 from adapters.storage.sqlite import SqliteStore
 from config.settings import load_settings
 from core.messages import FillPayload
-from core.orders import OrderStatus
+from core.orders import OrderStatus, bracket_parent_ref
 from tests.integration.conftest import SIM_ACCOUNT, sim_config
 
 # Last adjusted closes of 2013-02-27 in the shipped data, as the simulator's market.
@@ -41,7 +41,11 @@ async def test_cycle_when_broker_is_ibkr_on_simulator_then_order_fills_and_is_re
         assert summary["orders"], "the offline desk trades on this day"
         assert all(o["status"] == OrderStatus.FILLED.value for o in summary["orders"])
         assert summary["fills"] >= len(summary["orders"])
-        refs = [o.client_ref for o in store.orders() if o.client_ref.startswith("q-cycle-")]
+        refs = [
+            o.client_ref
+            for o in store.orders()
+            if o.client_ref.startswith("q-cycle-") and bracket_parent_ref(o.client_ref) is None
+        ]  # the entries; their protective legs are test_cycle_protective's
         assert sorted(refs) == sorted(o["client_ref"] for o in summary["orders"])
         fills = [m for m in messages if isinstance(m.payload, FillPayload)]
         assert {m.payload.fill.client_ref for m in fills} == set(refs)

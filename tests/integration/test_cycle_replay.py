@@ -124,4 +124,5 @@ def test_cycle_replay_cli_when_cached_answer_drifted_then_different_orders_exit_
     assert as_json.exit_code == 1
     result = json.loads(as_json.stdout)
     assert result["same_orders"] is False and result["replayed"] == []
-    assert result["differences"] == [f"only in the original: {bought}"]
+    [difference] = result["differences"]  # the order and its protective levels
+    assert difference.startswith(f"only in the original: {bought} (stop_loss ")
