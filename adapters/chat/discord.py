@@ -19,9 +19,11 @@ command line: ``status``, ``halt news shock``, ``proposals show p-1``) and an op
   (``custom_id`` ``proposal:approve:<id>`` / ``proposal:reject:<id>``) open a MODAL (9)
   asking for the one-time code, or the reason; an unknown user or a role that may not
   decide gets the service's refusal at once, ephemeral.
-- MODAL_SUBMIT (5) runs the decision; it is answered DEFERRED_UPDATE_MESSAGE (6), then
-  the proposal's message is edited to show the outcome with its buttons removed, or, if
-  the decision was refused, an ephemeral follow-up says why and the buttons stay.
+- MODAL_SUBMIT (5) runs the decision: when it is done within the reply budget, the answer
+  is UPDATE_MESSAGE (7), the proposal's message with the outcome and its buttons removed,
+  or, if the decision was refused, an ephemeral CHANNEL_MESSAGE_WITH_SOURCE (4) saying why
+  (the buttons stay). If it takes longer: DEFERRED_UPDATE_MESSAGE (6), then the same
+  edit through the webhook (or an ephemeral follow-up with the refusal).
 
 Denials are ephemeral (flag 64); every message suppresses mentions.
 """
@@ -349,14 +351,31 @@ class DiscordInteractions:
         else:
             return self._ephemeral(f"BAD_ARGUMENTS: unknown form custom_id={custom_id[:100]}")
         future = self.bridge.start(request)
-        if payload.get("message") is None:  # a modal not opened from a message's button
-            result = await self.bridge.asettle(future, slow=False)
-            if result is None:
-                self._later(payload, self._deferred(payload, future))
-                return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
-            return self._message(result)
-        self._later(payload, self._decided(payload, future))
-        return {"type": ResponseType.DEFERRED_UPDATE_MESSAGE}
+        result = await self.bridge.asettle(future, slow=False)
+        on_message = payload.get("message") is not None  # opened from a message's button
+        if result is None:  # still running: acknowledge now, the outcome follows
+            if on_message:
+                self._later(payload, self._decided(payload, future))
+                return {"type": ResponseType.DEFERRED_UPDATE_MESSAGE}
+            self._later(payload, self._deferred(payload, future))
+            return {"type": ResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
+        if not result.ok or not on_message:
+            reply = self._message(result)
+            if not result.ok:
+                reply["data"]["flags"] = EPHEMERAL  # the buttons stay for another try
+            return reply
+        first, *rest = self._decision(payload, result)
+        if rest:
+            self._later(payload, self._send_rest(payload, rest))
+        return {"type": ResponseType.UPDATE_MESSAGE, "data": first}
+
+    @staticmethod
+    def _decision(payload: Mapping[str, Any], result: CommandResult) -> list[dict[str, Any]]:
+        """The proposal's message with the outcome under it and its buttons removed."""
+        original = str((payload.get("message") or {}).get("content") or "")
+        messages = result_messages(result, prefix=f"{original}\n\n" if original else "")
+        messages[0]["components"] = []
+        return messages
 
     def _message(self, result: CommandResult) -> dict[str, Any]:
         """A reply of one message (a refusal or a decision is short)."""
@@ -412,9 +431,7 @@ class DiscordInteractions:
                 m["flags"] = EPHEMERAL
             await self._send_rest(payload, messages)
             return
-        original = str((payload.get("message") or {}).get("content") or "")
-        first, *rest = result_messages(result, prefix=f"{original}\n\n" if original else "")
-        first["components"] = []  # decided: the buttons go
+        first, *rest = self._decision(payload, result)
         await self._send("discord decision", lambda: self.api.edit_original(app_id, token, first))
         await self._send_rest(payload, rest)
 

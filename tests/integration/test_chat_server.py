@@ -476,17 +476,38 @@ def test_discord_approve_button_when_admin_then_modal_and_code_decides(chat: Cha
         }
         return chat.discord({**base, "type": 5, "token": token, "data": data}).json()
 
-    assert submit("000000" if chat.code("ada") != "000000" else "111111", "t-bad") == {"type": 6}
-    [why] = chat.api.wait_for(lambda r: r.path.endswith("/webhooks/" + DISCORD_APP_ID + "/t-bad"))
-    assert why.method == "POST" and why.json["flags"] == 64
-    assert "TOTP_INVALID" in why.json["content"]
+    refused = submit("000000" if chat.code("ada") != "000000" else "111111", "t-bad")
+    assert refused["type"] == 4 and refused["data"]["flags"] == 64
+    assert "TOTP_INVALID" in refused["data"]["content"]
     assert chat.desk.proposals["p-1"].status is ProposalStatus.PENDING
-    assert submit(chat.code("ada"), "t-good") == {"type": 6}
-    [edit] = chat.api.wait_for(lambda r: r.path.endswith("/t-good/messages/@original"))
-    assert edit.json["components"] == []
-    assert edit.json["content"].startswith("Proposal p-1 waiting for review")
-    assert "approved" in edit.json["content"]
+    updated = submit(chat.code("ada"), "t-good")
+    assert updated["type"] == 7  # UPDATE_MESSAGE: the proposal's message shows the outcome
+    assert updated["data"]["components"] == []
+    assert updated["data"]["content"].startswith("Proposal p-1 waiting for review")
+    assert "approved" in updated["data"]["content"]
+    assert updated["data"]["allowed_mentions"] == {"parse": []}
     assert chat.desk.proposals["p-1"].status is ProposalStatus.APPROVED
+    codes = [r["code"] for r in chat.attempts("command:proposals")]
+    assert codes == ["TOTP_INVALID", None]
+
+
+def test_discord_reject_modal_when_reason_given_then_rejected_with_it(chat: Chat) -> None:
+    base = {
+        "id": "4",
+        "application_id": DISCORD_APP_ID,
+        "token": "itoken-rej",
+        "member": {"user": {"id": D_ADMIN, "username": "ada"}},
+        "message": {"id": "56", "content": "Proposal p-1 waiting for review"},
+    }
+    clicked = chat.discord({**base, "type": 3, "data": {"custom_id": "proposal:reject:p-1"}})
+    [row] = clicked.json()["data"]["components"]
+    assert row["components"][0]["custom_id"] == "reason"
+    label = {"type": 18, "component": {"type": 4, "custom_id": "reason", "value": "too loose"}}
+    data = {"custom_id": "proposal:reject:p-1", "components": [label]}
+    reply = chat.discord({**base, "type": 5, "data": data}).json()
+    assert reply["type"] == 7 and "rejected" in reply["data"]["content"]
+    decided = chat.desk.proposals["p-1"]
+    assert (decided.status, decided.decision_reason) == (ProposalStatus.REJECTED, "too loose")
 
 
 def test_discord_reject_button_when_viewer_then_refused_at_once(chat: Chat) -> None:
