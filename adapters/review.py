@@ -129,6 +129,10 @@ def make_proposal_service(
 
     market = market or load_market(settings)
     knobs = evidence or EvidenceSettings(
+        folds=settings.proposals.evidence_folds,
+        sim_sessions=settings.proposals.evidence_sessions,
+        backtest_folds=settings.proposals.backtest_folds,
+        backtest_fold_bars=settings.proposals.backtest_fold_bars,
         starting_cash=settings.broker.starting_cash,
         slippage_bps=settings.broker.paper.slippage_bps,
     )

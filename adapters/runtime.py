@@ -248,6 +248,7 @@ async def cycle_service(
                 # live needs the setting and an operator's TOTP-checked `mode live`
                 "live_confirmed": settings.live_confirmed and operator_confirmed_live(store),
                 "lesson_score_threshold": settings.proposals.lesson_score_threshold,
+                "lesson_horizon": settings.proposals.lesson_horizon,
                 **inputs.agent_settings,
             },
             config_version=version,

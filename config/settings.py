@@ -145,6 +145,11 @@ class ProposalSettings(_Section):
     expiry_days: int = Field(default=7, ge=1)
     watch_cycles: int = Field(default=5, ge=1)
     lesson_score_threshold: float = 0.0
+    lesson_horizon: int = Field(default=5, ge=1, le=250)  # sessions a decision is scored over
+    evidence_sessions: int = Field(default=10, ge=2, le=500)  # simulated per configuration
+    evidence_folds: int = Field(default=2, ge=1, le=20)  # walk-forward windows, simulated
+    backtest_folds: int = Field(default=4, ge=1, le=40)  # walk-forward windows, backtested
+    backtest_fold_bars: int = Field(default=252, ge=20, le=5000)  # bars per backtest window
 
 
 class ApiSettings(_Section):

@@ -29,6 +29,7 @@ from agents.llm_judgement import (
     untrusted_block,
 )
 from agents.reflection.lessons import lesson_id
+from agents.tunables import ResearchManagerParams
 from core.messages import Envelope, Note
 from core.risk import HARD_CAPS
 
@@ -43,6 +44,7 @@ Parameter = Literal[
     "daily_loss_limit",
     "max_order_notional",
     "research_manager.min_conviction",
+    "research_manager.enter_threshold",
 ]
 TIGHTEN_LOWERS: dict[str, bool] = {
     "max_position_weight": True,
@@ -51,14 +53,18 @@ TIGHTEN_LOWERS: dict[str, bool] = {
     "daily_loss_limit": True,
     "max_order_notional": True,
     "research_manager.min_conviction": False,
+    "research_manager.enter_threshold": False,
 }
 PARAMETER_KEYS = {  # parameter → its configuration key (workflows/config_keys.py)
     p: f"risk.{p}" if "." not in p else f"agents.{p}" for p in TIGHTEN_LOWERS
 }
-RULES: dict[str, list[str]] = {  # lesson topic → parameters to tighten (offline)
-    "kill_switch": ["max_gross_exposure", "max_position_weight"],
-    "drawdown_pressure": ["max_position_weight"],
-    "denied_agent_veto": ["research_manager.min_conviction"],
+Change = Literal["tighten", "loosen"]
+RULES: dict[str, list[tuple[str, Change]]] = {  # lesson topic → (parameter, change) offline
+    "kill_switch": [("max_gross_exposure", "tighten"), ("max_position_weight", "tighten")],
+    "drawdown_pressure": [("max_position_weight", "tighten")],
+    "denied_agent_veto": [("research_manager.min_conviction", "tighten")],
+    # the shortlist keeps producing nothing to act on: ask a little less of a call
+    "no_ideas": [("research_manager.enter_threshold", "loosen")],
     "reconciliation_gap": [],
 }
 
@@ -67,7 +73,7 @@ class ProposalItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     parameter: Parameter
-    change: Literal["tighten", "loosen"]
+    change: Change
     conviction: float = Field(ge=0.0, le=1.0)
     rationale: str = Field(min_length=1, max_length=800)
 
@@ -77,8 +83,10 @@ class ProposalJudgement(LlmOutput):
 
 
 def current_value(ctx: AgentContext, parameter: str) -> float:
-    if parameter == "research_manager.min_conviction":
-        return float(setting(ctx, "research_manager", "min_conviction", 0.2))
+    if parameter.startswith("research_manager."):
+        name = parameter.split(".", 1)[1]
+        default = getattr(ResearchManagerParams(), name)
+        return float(setting(ctx, "research_manager", name, default))
     return float(getattr(ctx.limits, parameter))
 
 
@@ -90,24 +98,26 @@ def proposed_value(parameter: str, change: str, current: float) -> float | None:
         value = float(
             max(1, round(value) if round(value) != current else current + (-1 if lower else 1))
         )
-    if parameter == "research_manager.min_conviction":
+    if parameter.startswith("research_manager."):
         value = min(max(value, 0.0), 1.0)
     elif hasattr(HARD_CAPS, parameter):
         value = min(value, float(getattr(HARD_CAPS, parameter)))  # never past the hard cap
+    value = round(value, 6)  # 0.135, not 0.13499999999999998
     return None if abs(value - current) < 1e-12 else value
 
 
 def offline_proposals(lessons: Sequence[dict[str, Any]]) -> ProposalJudgement:
     items: dict[str, ProposalItem] = {}
     for lesson in lessons:
-        for parameter in RULES.get(str(lesson.get("topic")), []):
+        for parameter, change in RULES.get(str(lesson.get("topic")), []):
+            why = "less risk" if change == "tighten" else "a lower bar for a call"
             items.setdefault(
                 parameter,
                 ProposalItem(
                     parameter=parameter,
-                    change="tighten",
+                    change=change,
                     conviction=0.5 if lesson.get("severity") != "high" else 0.8,
-                    rationale=f"rule: lesson {lesson.get('topic')} calls for less risk",
+                    rationale=f"rule: lesson {lesson.get('topic')} calls for {why}",
                 ),
             )
     return ProposalJudgement(proposals=list(items.values())[:3], cited={})
@@ -195,7 +205,7 @@ def sources_of(parameter: str, lessons: Sequence[dict[str, Any]]) -> list[str]:
     it, else (an LLM's own pick) every eligible lesson."""
     ids = [str(d.get("id") or lesson_id(str(d["topic"]))) for d in lessons]
     topics = [str(d["topic"]) for d in lessons]
-    named = [i for i, t in zip(ids, topics, strict=True) if parameter in RULES.get(t, [])]
+    named = [i for i, t in zip(ids, topics, strict=True) if parameter in dict(RULES.get(t, []))]
     return sorted(set(named or ids))
 
 
