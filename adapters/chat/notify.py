@@ -262,6 +262,12 @@ class ChatNotifier:
         thread.join(timeout=1.0)
 
 
+def slack_api_base(settings: Settings) -> str:
+    """``chat.slack_api_url`` with the trailing slash the SDK joins method names onto
+    (``…/api`` would otherwise lose its last segment)."""
+    return settings.chat.slack_api_url.rstrip("/") + "/"
+
+
 def slack_client(settings: Settings) -> WebClient:
     """The Web API client every Slack call goes through, at ``chat.slack_api_url``."""
     from slack_sdk import WebClient
@@ -269,7 +275,7 @@ def slack_client(settings: Settings) -> WebClient:
     token = settings.chat.slack_bot_token
     return WebClient(
         token=token.get_secret_value() if token else None,
-        base_url=settings.chat.slack_api_url,
+        base_url=slack_api_base(settings),
         retry_handlers=[],  # delivery.deliver retries, with backoff and jitter
     )
 

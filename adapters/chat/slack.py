@@ -206,6 +206,8 @@ def build_slack_app(settings: Settings, bridge: ChatBridge, *, socket_mode: bool
     signing secret; Socket Mode the app-level token instead (checked by the caller)."""
     from slack_sdk import WebClient
 
+    from adapters.chat.notify import slack_api_base
+
     chat = settings.chat
     secret = chat.slack_signing_secret.get_secret_value() if chat.slack_signing_secret else ""
     if not secret and not socket_mode:
@@ -230,7 +232,7 @@ def build_slack_app(settings: Settings, bridge: ChatBridge, *, socket_mode: bool
         # its requests come over Slack's authenticated websocket, never over HTTP.
         request_verification_enabled=bool(secret) or not socket_mode,
         token_verification_enabled=False,  # no auth.test at startup (see the module doc)
-        client=WebClient(token=None, base_url=chat.slack_api_url),  # token: authorize()
+        client=WebClient(token=None, base_url=slack_api_base(settings)),  # token: authorize()
         authorize=authorize,
         url_verification_enabled=True,
         process_before_response=False,  # ack first, then the work (response_url)

@@ -237,3 +237,14 @@ def test_deliver_when_permanent_then_one_attempt_and_none() -> None:
 def test_backoff_delay_when_attempts_grow_then_capped() -> None:
     rng = random.Random(0)
     assert all(15.0 <= backoff_delay(rng, 20, 1.0) <= 30.0 for _ in range(20))
+
+
+def test_notify_when_slack_api_url_lacks_trailing_slash_then_methods_still_under_it(
+    tmp_path: Path, api: ApiStandIn
+) -> None:
+    sender = make_notifier(settings_for(tmp_path, api, slack_api_url=api.url("/slack/api")))
+    assert isinstance(sender, ChatNotifier)
+    sender.notify(FINISHED)
+    assert sender.flush(10)
+    assert len(api.seen(lambda r: r.path == "/slack/api/chat.postMessage")) == 1
+    sender.close()
