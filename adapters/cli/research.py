@@ -90,7 +90,7 @@ SCHEDULER = typer.Option(
     "scheduler, docs/scale.md). Results are identical.",
 )  # fmt: skip
 PER_TASK = typer.Option(
-    None, "--symbols-per-task", help="Symbols per task (default 8); does not change results."
+    None, "--symbols-per-task", help="Symbols per task (default 4); does not change results."
 )
 COMMISSION_PCT = typer.Option(None, "--commission-pct", help="Commission, percent of value.")
 PER_SHARE = typer.Option(None, "--commission-per-share", help="Commission per share.")
@@ -123,6 +123,9 @@ def load_symbols(files: list[Path], symbols: str | None, unadjusted: bool) -> di
         raise fail("give either --bars FILE... or --symbols SYM,SYM")
     out: dict[str, BarArrays] = {}
     if files:
+        from adapters.cli.common import require_files
+
+        require_files(files, "--bars")
         for path in files:
             bars = load_bars(path)
             series = bars if unadjusted else bars.adjusted_view()
