@@ -162,9 +162,24 @@ def caller_of(payload: Mapping[str, Any]) -> Caller:
 
 
 def command_options(data: Mapping[str, Any]) -> tuple[str, str | None]:
-    values = {o.get("name"): o.get("value") for o in data.get("options") or []}
-    totp = values.get("totp")
-    return str(values.get("command") or "help"), (str(totp) if totp else None)
+    """(command line, totp) from the options: ours (``command``, ``totp``), or any shape
+    that spells the command out (sub-command names and option values, in order)."""
+    words: list[str] = []
+    totp: str | None = None
+
+    def walk(options: Any) -> None:
+        nonlocal totp
+        for option in options or []:
+            if option.get("type") in (1, 2):  # SUB_COMMAND, SUB_COMMAND_GROUP
+                words.append(str(option.get("name", "")))
+                walk(option.get("options"))
+            elif option.get("name") == "totp":
+                totp = str(option.get("value") or "") or None
+            elif option.get("value") not in (None, ""):
+                words.append(str(option["value"]))
+
+    walk(data.get("options"))
+    return " ".join(words).strip() or "help", totp
 
 
 def modal_values(data: Mapping[str, Any]) -> dict[str, str]:

@@ -79,6 +79,9 @@ def test_command_options_when_given_then_command_and_totp_else_help() -> None:
     }
     assert command_options(data) == ("resume ok", "123456")
     assert command_options({}) == ("help", None)
+    nested = {"options": [{"type": 1, "name": "halt", "options": [
+        {"type": 3, "name": "reason", "value": "news shock"}]}]}  # fmt: skip
+    assert command_options(nested) == ("halt news shock", None)
 
 
 def test_modal_values_when_action_rows_or_labels_then_every_input_found() -> None:
