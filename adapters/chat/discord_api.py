@@ -6,7 +6,8 @@
 - channel messages (notifications): ``POST {api}/channels/{id}/messages`` with
   ``Authorization: Bot <token>``;
 - slash-command registration: ``PUT {api}/applications/{id}/commands`` (global) or
-  ``.../guilds/{guild}/commands`` (one server, visible at once).
+  ``.../guilds/{guild}/commands`` (one server, visible at once) of ``SLASH_COMMANDS``:
+  ``/quorum`` with a string option ``command`` and an optional ``totp``.
 
 Every message we send sets ``allowed_mentions: {"parse": []}``: nothing in a reply or a
 notification can ping anyone.
@@ -14,17 +15,47 @@ notification can ping anyone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters.chat.delivery import http_call
+from adapters.chat.delivery import PermanentError, TransientError, http_call
+from core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 APPROVE_PREFIX = "proposal:approve:"  # custom_id of a button, and of the modal it opens
 REJECT_PREFIX = "proposal:reject:"
 BUTTON_SUCCESS, BUTTON_DANGER = 3, 4
 USER_AGENT = "DiscordBot (https://github.com/quorum, 1.0) Quorum"
+
+COMMAND_NAME = "quorum"
+SLASH_COMMANDS: list[dict[str, Any]] = [
+    {
+        "name": COMMAND_NAME,
+        "type": 1,  # CHAT_INPUT
+        "description": "Run a Quorum operator command (try: help)",
+        "options": [
+            {
+                "type": 3,  # STRING
+                "name": "command",
+                "description": "The command line, e.g. status, halt news shock, proposals list",
+                "required": True,
+                "max_length": 1000,
+            },
+            {
+                "type": 3,
+                "name": "totp",
+                "description": "Your one-time code (resume, release, approve, rollback, live)",
+                "required": False,
+                "min_length": 6,
+                "max_length": 8,
+            },
+        ],
+    }
+]
 
 
 def message_payload(content: str, **extra: Any) -> dict[str, Any]:
@@ -99,3 +130,27 @@ class DiscordApi:
         response = http_call(lambda: self._client.put(url, json=commands, headers=headers))
         body = response.json()
         return body if isinstance(body, list) else []
+
+
+def register_commands(settings: Settings, guild_id: str | None = None) -> list[dict[str, Any]]:
+    """``quorum chat discord register``: PUT the slash commands (globally, or to one
+    server, where they show at once). Returns what Discord registered."""
+    chat = settings.chat
+    missing = [
+        name
+        for name, value in (
+            ("QUORUM_CHAT__DISCORD_APPLICATION_ID", chat.discord_application_id),
+            ("QUORUM_CHAT__DISCORD_BOT_TOKEN", chat.discord_bot_token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError(f"registering the Discord commands needs {', '.join(missing)}")
+    assert chat.discord_bot_token is not None
+    api = DiscordApi(chat.discord_api_url, chat.discord_bot_token.get_secret_value())
+    try:
+        return api.put_commands(chat.discord_application_id, SLASH_COMMANDS, guild_id)
+    except (TransientError, PermanentError) as exc:
+        raise ConfigurationError(f"Discord refused the command registration: {exc}") from None
+    finally:
+        api.close()
