@@ -17,11 +17,17 @@ the vocabulary): for every open position at the broker, after fills are settled,
 
 A refusal by the broker (``OrderError``) is journaled ``PROTECTIVE_STOP_FAILED`` and the
 pass goes on; a ``TemporaryError`` stops the node, and its re-run repeats the pass safely.
+
+Reconciliation runs at the cycle's open and after execution, so the pass runs twice a
+cycle (the same references both times). While trading is HALTED nothing reaches the
+broker — no place, modify or cancel, as for every order — and the findings are journaled
+with ``action=none_trading_halted``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from agents.base import AgentContext
@@ -50,6 +56,7 @@ from core.orders import (
 )
 from core.portfolio import Position
 from core.ports import Broker
+from core.risk import TradingState
 from core.signals import Direction
 from tools.indicators import atr
 from tools.stops import bracket_levels, round_to_tick, tightened_stop
@@ -61,8 +68,11 @@ class ProtectionPass:
         self.out: list[Envelope] = []
         self.findings: list[str] = []
         self.moved: list[str] = []
+        self.halted = ctx.trading_state is TradingState.HALTED
 
     def note(self, code: ProtectionCode, **context: str | int | float) -> Envelope:
+        if self.halted and code is not ProtectionCode.PROTECTIVE_STOP_FAILED:
+            context = {**context, "action": "none_trading_halted"}
         text = finding(code, **context)
         self.findings.append(text)
         data: dict[str, Any] = {"code": code.value, "text": text, **context}
@@ -89,7 +99,7 @@ class ProtectionPass:
                     order_id=order.order_id,
                     client_ref=order.client_ref,
                 )
-                await self.attempt(env, self.broker.cancel(order.order_id), order)
+                await self.attempt(env, partial(self.broker.cancel, order.order_id), order)
         return await self.state(positions)
 
     async def protect(
@@ -105,14 +115,15 @@ class ProtectionPass:
         )
         target, cause = self.target(inbox, position)
         through = last is not None and (target - last) * sign >= 0
-        if closing == 0 and target > 0 and not through:
+        if closing == 0 and target > 0 and not through and not self.halted:
             for stop in stops:
                 current = stop.intent.stop_price or 0.0
                 new = tightened_stop(current, target, sign, TICK)
                 if new != current:
                     env = cause or self.ctx.message(self.sender, Note(topic="protection"))
+                    change = OrderChange(stop_price=new)
                     moved = await self.attempt(
-                        env, self.broker.modify(stop.order_id, OrderChange(stop_price=new)), stop
+                        env, partial(self.broker.modify, stop.order_id, change), stop
                     )
                     if moved is not None:
                         self.moved.append(f"{symbol} {stop.client_ref} {current:g} -> {new:g}")
@@ -127,7 +138,7 @@ class ProtectionPass:
                 symbol=symbol, qty=held - covered, held=held, covered=covered, stop_price=target,
             )  # fmt: skip
             ref = protective_ref(self.ctx.cycle_id, intent)
-            await self.attempt(env, self.broker.place(intent, ref), None)
+            await self.attempt(env, partial(self.broker.place, intent, ref), None)
         elif covered < held:
             self.note(ProtectionCode.PROTECTIVE_STOP_FAILED, symbol=symbol, reason="no stop price")
         elif covered > held:
@@ -146,14 +157,20 @@ class ProtectionPass:
             cut = min(excess, stop.remaining)
             excess -= cut
             if cut == stop.remaining:
-                await self.attempt(env, self.broker.cancel(stop.order_id), stop)
+                await self.attempt(env, partial(self.broker.cancel, stop.order_id), stop)
             else:
                 change = OrderChange(quantity=stop.intent.quantity - cut)
-                await self.attempt(env, self.broker.modify(stop.order_id, change), stop)
+                await self.attempt(env, partial(self.broker.modify, stop.order_id, change), stop)
 
-    async def attempt(self, env: Envelope, call: Any, order: Order | None) -> Order | None:
+    async def attempt(
+        self, env: Envelope, call: Callable[[], Awaitable[Order]], order: Order | None
+    ) -> Order | None:
+        """Make one broker call for ``env``; an ``OrderError`` is journaled, not raised.
+        While halted, nothing is called."""
+        if self.halted:
+            return None
         try:
-            done: Order = await call
+            done = await call()
         except OrderError as exc:
             context: dict[str, str | int | float] = {"error": str(exc)}
             if order is not None:

@@ -24,6 +24,7 @@ from core.orders import (
     TimeInForce,
     make_client_ref,
 )
+from core.risk import TradingState
 from core.signals import Direction
 from tests.unit.agents.conftest import MakeContext
 from tests.unit.agents.execution.test_execution_desk import approved_idea, intents
@@ -311,3 +312,15 @@ async def test_reconciliation_when_position_gone_then_orphaned_stop_cancelled(
     out = await reconciliation.run(make_ctx(broker=broker, cycle_id="c-2"), [])
     assert [n.data["code"] for n in protection_notes(out)] == ["PROTECTIVE_ORDER_ORPHANED"]
     assert await stops(broker) == []
+
+
+async def test_reconciliation_when_halted_then_missing_stop_reported_and_nothing_sent(
+    make_ctx: MakeContext, broker: PaperBroker
+) -> None:
+    await hold_plain(make_ctx(broker=broker), broker)
+    halted = make_ctx(broker=broker, trading_state=TradingState.HALTED)
+    out = await reconciliation.run(halted, [stops_figure(halted, "MSFT", 26.5, 27.0)])
+    [note] = protection_notes(out)
+    assert note.data["code"] == "PROTECTIVE_STOP_MISSING"
+    assert note.data["action"] == "none_trading_halted"
+    assert await stops(broker) == [] and not any(isinstance(m.payload, OrderUpdate) for m in out)
