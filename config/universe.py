@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from config.settings import CONFIG_DIR
-from core.errors import DataValidationError
+from core.errors import ConfigurationError, DataValidationError
 from core.instruments import Instrument
 
 UNIVERSE_DIR = CONFIG_DIR / "universes"
@@ -26,7 +26,7 @@ def load_universe(name_or_path: str | Path) -> list[Instrument]:
     path = universe_path(name_or_path)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in UNIVERSE_DIR.glob("*.csv")))
-        raise DataValidationError(f"{path}: no such universe file (shipped: {known})")
+        raise ConfigurationError(f"{path}: no such universe file (shipped: {known})")
     out: list[Instrument] = []
     problems: list[str] = []
     seen: dict[str, int] = {}

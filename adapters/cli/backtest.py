@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from adapters.cli.common import fail, handle_errors, print_json
+from adapters.cli.common import fail, handle_errors, print_json, print_rows, require_files
 
 if TYPE_CHECKING:
     from tools.backtest import BacktestConfig, BacktestResult
@@ -167,17 +167,23 @@ def print_report(data: dict[str, Any], result: BacktestResult, shown: int = 20) 
             text = str(value)
         summary.add_row(key, text)
     console.print(summary)
-    trades = Table("side", "entry", "price", "exit", "price", "size", "pnl", "return %", "reason")
-    for t in result.trades[-shown:]:
-        trades.add_row(
-            t.side, t.entry_time, f"{t.entry_price:.4f}", t.exit_time, f"{t.exit_price:.4f}",
-            f"{t.size:g}", f"{t.pnl:,.2f}", f"{t.return_pct:.2f}", t.exit_reason,
-        )  # fmt: skip
     if result.trades:
         more = len(result.trades) - shown
-        console.print(trades)
+        print_trades(result.trades[-shown:])
         if more > 0:
             console.print(f"({more} earlier trades not shown; use --json for all)")
+
+
+TRADE_COLUMNS = ("side", "entry", "price", "exit", "price", "size", "pnl", "ret %", "reason")
+
+
+def trade_cells(t: Any) -> list[str]:
+    return [t.side, t.entry_time, f"{t.entry_price:.2f}", t.exit_time, f"{t.exit_price:.2f}",
+            f"{t.size:g}", f"{t.pnl:,.0f}", f"{t.return_pct:.2f}", t.exit_reason]  # fmt: skip
+
+
+def print_trades(trades: Any) -> None:
+    print_rows(TRADE_COLUMNS, [trade_cells(t) for t in trades], right={2, 4, 5, 6, 7})
 
 
 def write_plot(result: BacktestResult, title: str, out: Path) -> None:
@@ -264,6 +270,7 @@ def backtest(
     from tools.strategies import get_strategy, signal_for
 
     get_strategy(strategy)  # unknown name: fail before reading data
+    require_files([data], "--data")
     overrides = parse_params(param)
     if periods_per_year is not None and not (0.0 < periods_per_year < math.inf):
         raise fail(f"--periods-per-year must be a positive number, not {periods_per_year}")

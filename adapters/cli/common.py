@@ -10,7 +10,8 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -66,6 +67,43 @@ def quiet_libraries(names: tuple[str, ...] = QUIET_LOGGERS) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, before, strict=True):
             lg.setLevel(level)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> None:
+    """A table whose cells are never cut (dates, ids and figures print whole): rich
+    shrinks and ellipsises columns to fit the terminal, so every column here keeps its full
+    width; when the terminal is too narrow for that, one plain line per row is printed and
+    the terminal wraps it. ``right``: indexes of right-aligned columns."""
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for n, name in enumerate(columns):
+        table.add_column(name, justify="right" if n in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    unbounded = console.options.update(width=1_000_000, max_width=1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    for row in [columns, *rows]:
+        console.print("  ".join(row), soft_wrap=True, markup=False)
+
+
+def require_files(paths: Iterable[Path], what: str = "") -> None:
+    """Input files must be there before anything is read: a missing one (or a folder given
+    as a file) is one line naming it, exit 2 (a file that needs a human)."""
+    given = list(paths)
+    prefix = f"{what} " if what else ""
+    missing = [str(p) for p in given if not p.exists()]
+    if missing:
+        raise fail(f"{prefix}{', '.join(missing)}: no such file")
+    folders = [str(p) for p in given if not p.is_file()]
+    if folders:
+        raise fail(f"{prefix}{', '.join(folders)}: not a file (a folder?)")
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from adapters.cli.common import EXIT_INVALID, fail, handle_errors, print_json
+from adapters.cli.common import EXIT_INVALID, fail, handle_errors, print_json, require_files
 
 data_app = typer.Typer(
     help="Market data: validate bar files; fetch IBKR daily bars into the cache.",
@@ -33,11 +33,13 @@ def validate(
         0.4, help="Warn when a close moves more than this fraction in one bar."
     ),
 ) -> None:
-    """Validate bar files. Exits 1 if any file has errors; warnings alone pass.
+    """Validate bar files. Exits 1 if any file has errors; warnings alone pass; exits 2,
+    before reading any, if a file is missing.
 
     Every problem names the file, the row (as numbered in the file: CSV header = row 1),
     the field and the rule broken.
     """
+    require_files(files)
     from rich.console import Console
     from rich.markup import escape
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adapters.cli.common import handle_errors, print_json
+from adapters.cli.common import handle_errors, print_json, require_files
 
 secrets_app = typer.Typer(
     help="Encrypted credentials (.env → .env.enc). Key: QUORUM_MASTER_KEY or a 0600 key file.",
@@ -61,6 +61,7 @@ def decrypt(
     """Decrypt in memory and list the variables it holds. Nothing is written to disk."""
     from config.secrets import decrypt_bytes, parse_env_text
 
+    require_files([src])  # named before the master key is looked for
     values = parse_env_text(decrypt_bytes(src))
     if as_json:
         print_json({name: value if show_values else "***" for name, value in values.items()})

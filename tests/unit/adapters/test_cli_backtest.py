@@ -126,9 +126,10 @@ def test_backtest_when_other_valid_file_then_accepted(tmp_path: Path, name: str)
     assert {t["side"] for t in data["trades"]} == {"long", "short"}
 
 
-def test_backtest_when_file_missing_then_non_zero_exit(tmp_path: Path) -> None:
+def test_backtest_when_file_missing_then_one_line_naming_it_and_exit_2(tmp_path: Path) -> None:
     code, _, err = invoke("--data", str(tmp_path / "nope.csv"), "--strategy", "momentum")
-    assert code != 0 and "nope.csv" in err
+    assert code == 2
+    assert err == f"error: --data {tmp_path / 'nope.csv'}: no such file\n"
 
 
 def test_backtest_when_unknown_strategy_then_lists_valid_ones() -> None:

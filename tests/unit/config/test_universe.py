@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.universe import load_universe
-from core.errors import DataValidationError
+from core.errors import ConfigurationError, DataValidationError
 from core.instruments import isin_checksum_ok
 
 HEADER = "symbol,isin,name,currency,primary_exchange,exchange\n"
@@ -63,5 +63,6 @@ def test_same_listing_twice_and_missing_column_are_refused(tmp_path: Path) -> No
 
 
 def test_unknown_universe_lists_the_shipped_ones() -> None:
-    with pytest.raises(DataValidationError, match="euronext_paris, us_sample"):
+    # a file that is not there needs a human (exit 2), unlike a file with bad rows
+    with pytest.raises(ConfigurationError, match="euronext_paris, us_sample"):
         load_universe("nasdaq_everything")

@@ -151,11 +151,13 @@ def test_cli_validate_json_and_exit_codes(tmp_path: Path) -> None:
         "rule": "high_below_low",
         "message": "high 10.0 < low 12.0",
     }
-    missing = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.csv")])
-    assert missing.exit_code == 1 and "no such file" in missing.stdout
+    # a file that is not there needs a human (exit 2), before any file is read
+    missing = runner.invoke(app, ["data", "validate", str(good), str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and missing.stdout == ""
+    assert missing.stderr == f"error: {tmp_path / 'nope.csv'}: no such file\n"
     folder = runner.invoke(app, ["data", "validate", str(tmp_path), "--json"])
-    assert folder.exit_code == 1
-    assert json.loads(folder.stdout)["errors"][0]["message"] == "not a file"
+    assert folder.exit_code == 2
+    assert folder.stderr == f"error: {tmp_path}: not a file (a folder?)\n"
 
 
 def _dated_frame() -> pd.DataFrame:
