@@ -221,9 +221,9 @@ async def cycle_service(
             trading_state = control.effective()
         saver = await stack.enter_async_context(sqlite_checkpointer(state_dir))
         app = build_daily_cycle().compile(checkpointer=saver)
-        after_cycle = review_hook(settings, store, market) if review else None
         if notifier is None:  # the chat channels hear of real cycles, not of evidence runs
             notifier = make_notifier(settings) if config_values is None else NullNotifier()
+        after_cycle = review_hook(settings, store, market, notifier) if review else None
         yield CycleService(
             app=app,
             store=store,
@@ -268,18 +268,20 @@ async def cycle_service(
 
 
 def review_hook(
-    settings: Settings, store: Store, market: MarketData
+    settings: Settings, store: Store, market: MarketData, notifier: Notifier | None = None
 ) -> Callable[[str], Awaitable[None]]:
     """What a finished cycle of the configured store does next: its agents' proposals go
-    to proposal review and the watch looks at it. A failure here is logged, never raised:
-    the cycle itself is already recorded."""
+    to proposal review (a pending one is announced through ``notifier``, with its
+    buttons) and the watch looks at it. A failure here is logged, never raised: the cycle
+    itself is already recorded."""
     import logging
 
     from adapters.review import make_proposal_service
 
     async def after_cycle(cycle_id: str) -> None:
         try:
-            await make_proposal_service(settings, store, market=market).after_cycle(cycle_id)
+            desk = make_proposal_service(settings, store, market=market, notifier=notifier)
+            await desk.after_cycle(cycle_id)
         except Exception:
             logging.getLogger(__name__).exception("proposal review after %s failed", cycle_id)
 
