@@ -116,10 +116,16 @@ def make_operator_service(
     *,
     notifier: Notifier | None = None,
     clock: Callable[[], datetime] | None = None,
+    data_store: Store | None = None,
 ) -> OperatorService:
     """The operator command service every transport uses: the trading control and its
     audit chain, the operator registry, and a cycle runner on this store. ``clock``
-    (tests) moves time for TOTP checks and lockouts."""
+    (tests) moves time for TOTP checks and lockouts. ``data_store`` (the REST API showing
+    a simulation's own store) is where the read commands look: status's equity and last
+    cycle, positions, orders, pnl, explain, report. Operators, tokens, audit, trading
+    state, proposals, config and cycle runs stay on ``store``. (``mode live|paper``
+    records its confirmation on the read store too: a transport with a ``data_store``
+    only reads and changes the trading state, never the mode.)"""
     from datetime import date
     from typing import Any
 
@@ -164,7 +170,7 @@ def make_operator_service(
         reports_dir=settings.state_dir / "reports",
     )
     return OperatorService(
-        store=store,
+        store=data_store or store,
         control=control,
         registry=registry,
         audit=control.audit,

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "adapters.cli.trading",
     "adapters.cli.operators",
     "adapters.cli.chat",
+    "adapters.cli.serve",
     "adapters.cli.proposals",
     "adapters.cli.config_cmd",
     "adapters.cli.broker",
