@@ -126,7 +126,9 @@ def register_listeners(app: App, bridge: ChatBridge) -> None:
             respond: Respond,
         ) -> None:
             ack()
-            proposal_id = str(action.get("value", ""))
+            # our buttons carry the id as their value; `proposal:approve:<id>` ids work too
+            action_id = str(action.get("action_id", ""))
+            proposal_id = str(action.get("value") or action_id.rsplit(":", 1)[-1])
             caller = _caller(body.get("user") or {})
             verb = "approve" if approve else "reject"
             if not bridge.may_ask(caller, f"proposals {verb}"):
@@ -157,8 +159,8 @@ def register_listeners(app: App, bridge: ChatBridge) -> None:
 
         return handler
 
-    app.action(blocks.APPROVE_ACTION)(on_button(approve=True))
-    app.action(blocks.REJECT_ACTION)(on_button(approve=False))
+    app.action(re.compile(r"approve"))(on_button(approve=True))  # quorum_proposal_approve
+    app.action(re.compile(r"reject"))(on_button(approve=False))  # quorum_proposal_reject
 
     def on_view(approve: bool) -> Callable[..., None]:
         def handler(ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any]) -> None:
