@@ -37,7 +37,7 @@ from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError
 
 from adapters.chat import slack_blocks as blocks
-from adapters.chat.bridge import ChatBridge, is_public, pending_proposal, result_text
+from adapters.chat.bridge import WORKING, ChatBridge, is_public, pending_proposal, result_text
 from adapters.chat.delivery import DeliveryFailure, PermanentError, TransientError, deliver
 from core.errors import ConfigurationError
 from workflows.operator import Caller, CommandRequest, CommandResult, DenialCode, Platform
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("quorum.chat.slack")
 
-WORKING = "working… the result follows here"
 RESPOND_ATTEMPTS = 4
 RESPOND_BACKOFF_S = 0.5
 FORM_CODES = frozenset(
