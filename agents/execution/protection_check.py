@@ -13,7 +13,9 @@ the vocabulary): for every open position at the broker, after fills are settled,
 3. **excess**: cover above the position → the newest stops are reduced (modify) or
    cancelled, ``PROTECTIVE_STOP_EXCESS``;
 4. **orphans**: protective orders of a symbol with no position (the entry they protected
-   has filled and the position is gone) are cancelled, ``PROTECTIVE_ORDER_ORPHANED``.
+   has filled and the position is gone) are cancelled, ``PROTECTIVE_ORDER_ORPHANED``; so
+   is a take-profit leg whose stop-loss sibling is gone (it is linked to no stop: beside
+   a recreated stop it could sell the same shares twice).
 
 A refusal by the broker (``OrderError``) is journaled ``PROTECTIVE_STOP_FAILED`` and the
 pass goes on; a ``TemporaryError`` stops the node, and its re-run repeats the pass safely.
@@ -47,11 +49,14 @@ from agents.execution.protection import (
 from core.errors import OrderError
 from core.messages import Envelope, Note, OrderUpdate
 from core.orders import (
+    STOP_LOSS_LEG,
     Order,
     OrderChange,
     OrderIntent,
+    OrderSide,
     OrderType,
     TimeInForce,
+    bracket_child_ref,
     bracket_parent_ref,
 )
 from core.portfolio import Position
@@ -113,6 +118,7 @@ class ProtectionPass:
             for o in exit_orders(orders, symbol, side)
             if o.intent.order_type is OrderType.MARKET
         )
+        await self.unlinked_take_profits(orders, symbol, side)
         target, cause = self.target(inbox, position)
         through = last is not None and (target - last) * sign >= 0
         if closing == 0 and target > 0 and not through and not self.halted:
@@ -146,6 +152,23 @@ class ProtectionPass:
                 ProtectionCode.PROTECTIVE_STOP_EXCESS, symbol=symbol, held=held, covered=covered
             )
             await self.trim(env, stops, covered - held)
+
+    async def unlinked_take_profits(
+        self, orders: list[Order], symbol: str, side: OrderSide
+    ) -> None:
+        working = {o.client_ref for o in orders if o.is_open}
+        for order in exit_orders(orders, symbol, side):
+            parent_ref = bracket_parent_ref(order.client_ref)
+            if parent_ref is None or order.intent.order_type is not OrderType.LIMIT:
+                continue
+            if bracket_child_ref(parent_ref, STOP_LOSS_LEG) in working:
+                continue
+            env = self.note(
+                ProtectionCode.PROTECTIVE_ORDER_ORPHANED, symbol=symbol,
+                order_id=order.order_id, client_ref=order.client_ref,
+                reason="take_profit_without_stop",
+            )  # fmt: skip
+            await self.attempt(env, partial(self.broker.cancel, order.order_id), order)
 
     async def trim(self, env: Envelope, stops: list[Order], excess: int) -> None:
         """Reduce the newest fully-covering stops by ``excess`` shares (cancel if all)."""

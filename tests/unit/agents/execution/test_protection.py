@@ -324,3 +324,27 @@ async def test_reconciliation_when_halted_then_missing_stop_reported_and_nothing
     assert note.data["code"] == "PROTECTIVE_STOP_MISSING"
     assert note.data["action"] == "none_trading_halted"
     assert await stops(broker) == [] and not any(isinstance(m.payload, OrderUpdate) for m in out)
+
+
+async def test_reconciliation_when_stop_leg_lost_then_lone_take_profit_cancelled_never_oversold(
+    make_ctx: MakeContext, broker: PaperBroker
+) -> None:
+    ctx = make_ctx(broker=broker)
+    entry = OrderIntent(
+        symbol="MSFT", side=OrderSide.BUY, quantity=100, reference_price=27.0,
+        stop_loss=26.0, take_profit=29.0,
+    )  # fmt: skip
+    await execution.run(ctx, [order_message(ctx, entry)])
+    await bar(broker, "MSFT", 27.0)
+    [leg] = await stops(broker)
+    await broker.cancel(leg.order_id)  # the stop-loss leg is gone, its take-profit works on
+    out = await reconciliation.run(ctx, [])
+    codes = [(n.data["code"], n.data.get("reason")) for n in protection_notes(out)]
+    assert codes == [
+        ("PROTECTIVE_ORDER_ORPHANED", "take_profit_without_stop"),
+        ("PROTECTIVE_STOP_MISSING", None),
+    ]
+    [stop] = await stops(broker)
+    assert [o.client_ref for o in await broker.open_orders()] == [stop.client_ref]
+    await bar(broker, "MSFT", 25.0)  # the recreated stop sells the 100, once
+    assert await broker.positions() == []
