@@ -275,3 +275,74 @@ async def test_end_of_day_expires_day_orders_and_keeps_the_gtc_legs(
     assert [len(live(quiet_sim, REF + leg)) for leg in ("#sl", "#tp")] == [1, 1]
     assert live(quiet_sim, "q-prot-2") == [] and live(quiet_sim, "q-prot-2#sl") == []
     assert ib_broker.store.order_by_client_ref("q-prot-2").status is OrderStatus.CANCELLED
+
+
+# -- reconciliation's protection pass on the IBKR path ------------------------------------
+def agent_ctx(broker: IBKRBroker, cycle_id: str = "c-prot") -> Any:
+    from datetime import date
+
+    from adapters.marketdata.files import FileMarketData
+    from agents.base import AgentContext
+    from core.risk import RiskLimits
+    from tests.conftest import DATA_DIR
+
+    return AgentContext(
+        cycle_id=cycle_id, as_of=date(2013, 2, 27), market=FileMarketData(DATA_DIR / "us_daily"),
+        store=broker.store, limits=RiskLimits(), universe=("AAPL",), broker=broker,
+    )  # fmt: skip
+
+
+def protection_codes(out: list[Any]) -> list[str]:
+    return [m.payload.data["code"] for m in out if getattr(m.payload, "topic", "") == "protection"]
+
+
+async def test_reconciliation_when_ibkr_position_has_no_stop_then_one_stp_even_after_restart(
+    quiet_sim: TwsSimulator, ib_broker: IBKRBroker, tmp_path: Path
+) -> None:
+    from agents.execution import reconciliation
+
+    await ib_broker.place(OrderIntent(symbol="AAPL", side=OrderSide.BUY, quantity=20), "q-plain")
+    await market(quiet_sim, ib_broker, 190.0)  # filled, and nothing protects it
+    out = await reconciliation.run(agent_ctx(ib_broker), [])
+    assert protection_codes(out) == ["PROTECTIVE_STOP_MISSING"]
+    [stop] = [o for o in quiet_sim.book.orders.values() if o.order_type == "STP"]
+    assert (stop.action, stop.quantity, stop.tif, stop.is_done) == ("SELL", 20.0, "GTC", False)
+    assert protection_codes(await reconciliation.run(agent_ctx(ib_broker), [])) == []
+    await ib_broker.disconnect()
+    await wait_until(lambda: 7 not in quiet_sim.connected_client_ids())
+    store = SqliteStore(tmp_path / "ibkr.db")
+    again = IBKRBroker(sim_config(quiet_sim.port), store)
+    await again.connect()
+    try:
+        out = await reconciliation.run(agent_ctx(again), [])  # the same cycle, re-run
+        assert protection_codes(out) == []
+        assert quiet_sim.orders_placed(stop.order_ref) == 1
+        assert [o.order_type for o in quiet_sim.book.orders.values()].count("STP") == 1
+    finally:
+        await again.disconnect()
+        store.close()
+
+
+async def test_reconciliation_when_stop_manager_raises_stop_then_ibkr_order_modified(
+    quiet_sim: TwsSimulator, ib_broker: IBKRBroker
+) -> None:
+    from agents.execution import reconciliation
+    from core.messages import ToolFigures
+
+    await ib_broker.place(ENTRY, REF)
+    await market(quiet_sim, ib_broker, 190.0)
+    ctx = agent_ctx(ib_broker)
+    figures = {"stop_price": 184.257, "take_profit": 210.0, "close": 190.0, "exit": 0.0}
+    stops = ctx.message("stop_manager", ToolFigures(tool="stops", symbol="AAPL", figures=figures))
+    (before,) = live(quiet_sim, REF + "#sl")
+    out = await reconciliation.run(ctx, [stops])
+    (after,) = live(quiet_sim, REF + "#sl")
+    assert (after.order_id, after.perm_id, after.aux_price) == (
+        before.order_id, before.perm_id, 184.25,
+    )  # fmt: skip
+    assert quiet_sim.orders_placed(REF + "#sl") == 1
+    notes = [m.payload for m in out if getattr(m.payload, "topic", "") == "reconciliation"]
+    report = notes[-1].data
+    assert report["protection"]["positions"]["AAPL"] == {
+        "held": 20, "covered": 20, "stops": [184.25],
+    }  # fmt: skip
