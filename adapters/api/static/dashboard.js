@@ -126,7 +126,8 @@
       const kind = document.createElement("span");
       kind.className = "kind";
       kind.textContent = m.kind;
-      li.append(head, " ", kind, " " + m.says);
+      if (m.says.startsWith(m.kind)) li.append(head, " " + m.says);
+      else li.append(head, " ", kind, " " + m.says);
       list.prepend(li);
       while (list.children.length > FEED_MAX) list.lastChild.remove();
     });
