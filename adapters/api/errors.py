@@ -109,9 +109,10 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     loc = tuple(first.get("loc") or ())
     if first.get("type") == "json_invalid":
         ctx = first.get("ctx")
-        where = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        why = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        at = f" at char {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
         return ApiError.api(
-            400, ApiErrorCode.MALFORMED_JSON, f"the body is not valid JSON ({where})".strip()
+            400, ApiErrorCode.MALFORMED_JSON, f"the body is not valid JSON: {why}{at}".strip()
         )
     field = _field(loc) or "body"
     in_url = loc[:1] in (("query",), ("path",))

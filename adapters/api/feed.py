@@ -49,6 +49,7 @@ Auth = Annotated[Principal, Depends(principal)]
 class Follower(Protocol):
     via: str
 
+    async def start(self) -> None: ...
     async def next(self, wait_s: float) -> list[Envelope]: ...
     async def close(self) -> None: ...
 
@@ -61,6 +62,9 @@ class JournalFollower:
     def __init__(self, store: Store, last_id: str | None) -> None:
         self._store = store
         self._last = last_id
+
+    async def start(self) -> None:
+        return None
 
     async def next(self, wait_s: float) -> list[Envelope]:
         await asyncio.sleep(wait_s)
@@ -89,7 +93,15 @@ class RedisFollower:
 
         self._r: Any = aioredis.Redis.from_url(url, socket_connect_timeout=3)
         self._key = DEFAULT_PREFIX + topics.A2A
-        self._last = "$"
+        self._last = "0-0"
+
+    async def start(self) -> None:
+        """From the stream's newest entry as of now (not ``$`` at the first read: a
+        message published between the ``ready`` event and that read would be lost)."""
+        newest = await self._r.xrevrange(self._key, count=1)
+        if newest:
+            entry_id = newest[0][0]
+            self._last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     async def next(self, wait_s: float) -> list[Envelope]:
         block = max(1, int(wait_s * 1000))
@@ -123,6 +135,15 @@ def follower_for(ctx: ApiContext, last_id: str | None) -> Follower:
     return JournalFollower(ctx.data, last_id)
 
 
+async def _journal(ctx: ApiContext, seen: deque[str], failed: Follower) -> JournalFollower:
+    """The journal instead of a bus that failed, from the last message sent (or the
+    journal's newest)."""
+    await failed.close()
+    newest = await asyncio.to_thread(ctx.data.tail, 1)
+    last = seen[-1] if seen else (newest[-1].id if newest else None)
+    return JournalFollower(ctx.data, last)
+
+
 async def events(ctx: ApiContext, request: Request) -> AsyncIterator[str]:
     options = ctx.feed
     newest = await asyncio.to_thread(ctx.data.tail, max(1, options.backlog))
@@ -133,6 +154,11 @@ async def events(ctx: ApiContext, request: Request) -> AsyncIterator[str]:
         seen.append(m.id)
         yield sse("a2a", message_row(m).model_dump(mode="json"), m.id)
     follower = follower_for(ctx, newest[-1].id if newest else None)
+    try:
+        await follower.start()
+    except Exception as exc:  # Redis down: the journal still has every message
+        log.warning("feed: the bus failed (%s); following the journal", type(exc).__name__)
+        follower = await _journal(ctx, seen, follower)
     yield sse("ready", {"source": ctx.label, "via": follower.via, "backlog": len(backlog)})
     beat = time.monotonic()
     try:
@@ -140,12 +166,11 @@ async def events(ctx: ApiContext, request: Request) -> AsyncIterator[str]:
             wait = max(0.05, min(options.poll_s, options.heartbeat_s - (time.monotonic() - beat)))
             try:
                 batch = await follower.next(wait)
-            except Exception as exc:  # Redis gone: keep the feed alive from the journal
+            except Exception as exc:
                 if isinstance(follower, JournalFollower):
                     raise
                 log.warning("feed: the bus failed (%s); following the journal", type(exc).__name__)
-                await follower.close()
-                follower = JournalFollower(ctx.data, seen[-1] if seen else None)
+                follower = await _journal(ctx, seen, follower)
                 yield sse("ready", {"source": ctx.label, "via": follower.via, "fallback": True})
                 continue
             for m in batch:

@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
         "serve",
         help="Serve the REST API (/api/v1, OpenAPI at /openapi.json) and the web dashboard"
         " (/) on uvicorn, over the operator service: API tokens from"
-        " `quorum operators token NAME`, the same roles, TOTP and audit as chat.",
+        " `quorum operators token NAME`, the same roles, TOTP and audit as chat."
+        " Binds 127.0.0.1 by default; put a TLS-terminating proxy in front before exposing"
+        " it. Ctrl-C stops. See docs/api.md.",
     )(serve)
 
 
@@ -31,8 +33,7 @@ def serve(
         "tokens, audit and the trading state are always the main store's.",
     ),
 ) -> None:
-    """Bind to 127.0.0.1 by default; put a TLS-terminating proxy in front before exposing
-    it (the session cookie is then marked Secure). Ctrl-C stops."""
+    """Run the API and the dashboard until interrupted."""
     from adapters.api.app import serve as run_server
     from adapters.cli.common import settings
 

@@ -5,6 +5,7 @@ so every read comes from the simulation's own store, as after `make demo`."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -461,3 +462,53 @@ def test_requests_when_token_exceeds_its_rate_then_429_with_retry_after(
         actions = [r.action for r in server.ctx.store.audit_records()]
         assert actions.count("api:rate_limited") == 2  # once per bucket, not per request
         assert actions.count("api:auth_refused") == 3
+
+
+def test_quorum_serve_when_run_as_a_process_after_a_simulation_then_shows_it(
+    sim_dir: Path, ops: Operators
+) -> None:
+    """What an operator does after `make demo`: `quorum serve`, then curl."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUORUM_")}
+    env.update(QUORUM_STATE_DIR=str(sim_dir), QUORUM_LOG_FORMAT="json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli.main", "serve", "--port", str(port)],
+        env=env,
+        cwd=sim_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                anonymous = httpx.get(url + "/positions", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "quorum serve did not start"
+                time.sleep(0.2)
+        assert anonymous.status_code == 401
+        positions = httpx.get(url + "/positions", headers=ops.header("vic"), timeout=30).json()
+        assert positions["source"] == SOURCE and positions["data"]["rows"]
+        equity = httpx.get(url + "/equity", headers=ops.header("vic"), timeout=30).json()
+        assert len(equity["data"]["points"]) == 4
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert page.status_code == 200 and "login-form" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "GET /api/v1/positions" in output  # the access log, through Quorum's handler
+    for token in ops.tokens.values():
+        assert token not in output
