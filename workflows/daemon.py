@@ -283,6 +283,9 @@ class Daemon:
     notifier: Notifier
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     retry_every: timedelta = DEFAULT_RETRY
+    # False when the cycle runner announces finished cycles itself (CycleService does,
+    # with its fills, rejections and guard trips): failed and missed are the daemon's.
+    announce_finished: bool = True
     next_slot: Slot | None = None  # for status and health
     running: date | None = None  # the session whose cycle is running now
     _retry: dict[date, tuple[datetime, str]] = field(default_factory=dict)  # when, last error
@@ -381,17 +384,18 @@ class Daemon:
             self.running = None
         self._retry.pop(session, None)
         facts = summary_facts(summary)
-        self._notify(
-            CycleFinished(
-                cycle_id=str(summary.get("cycle_id") or cycle_id),
-                as_of=session.isoformat(),
-                equity=facts["equity"],
-                orders=facts["orders"],
-                fills=facts["fills"],
-                rejections=facts["rejections"],
-                report=facts["report"],
+        if self.announce_finished:
+            self._notify(
+                CycleFinished(
+                    cycle_id=str(summary.get("cycle_id") or cycle_id),
+                    as_of=session.isoformat(),
+                    equity=facts["equity"],
+                    orders=facts["orders"],
+                    fills=facts["fills"],
+                    rejections=facts["rejections"],
+                    report=facts["report"],
+                )
             )
-        )
         status = facts["status"] or "done"
         return True, [self._emit(EventKind.RAN, session, str(status), manual=manual,
                                  summary=facts)]  # fmt: skip

@@ -92,8 +92,10 @@ class CycleRunner:
         probe: PortProbe | None = None,
         market: Callable[[], MarketData] | None = None,
         registry: Mapping[str, AgentSpec] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier  # the cycle's own notices: finished, fills, guards
         self.stop = stop
         self.status = status
         self.probe = probe
@@ -126,7 +128,7 @@ class CycleRunner:
         try:
             check_cycle_date(market, resolve_universe(self.settings, market), session)
             async with cycle_service(
-                self.settings, market=market, registry=self._registry
+                self.settings, market=market, registry=self._registry, notifier=self.notifier
             ) as service:
                 broker = service.broker
                 if self.probe is not None and broker is not None:
@@ -266,8 +268,12 @@ async def run_daemon(
                 settings.daemon.health_port if options.health_port is None else options.health_port,
                 app,
             )
-        runner = CycleRunner(settings, stop, status, probe, market, registry)
-        daemon = Daemon(schedule, clock, runner, DaemonRecord(store), notes, stop)
+        runner = CycleRunner(settings, stop, status, probe, market, registry, notes)
+        # CycleService announces each finished cycle (with its fills, rejections and guard
+        # trips) through the same notifier; the daemon adds failed and missed sessions.
+        daemon = Daemon(
+            schedule, clock, runner, DaemonRecord(store), notes, stop, announce_finished=False
+        )
         if on_ready is not None:
             on_ready(status, server)
         if options.once:

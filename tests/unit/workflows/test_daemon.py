@@ -350,3 +350,16 @@ async def test_run_once_when_the_session_already_finished_then_not_run_and_its_r
     event = await make_daemon(store, clock, runner, Notes()).run_once(None, session=nov(20))
     assert runner.sessions == [] and event.kind is EventKind.ALREADY_RUN
     assert event.summary["status"] == "halted" and event.summary["fills"] == 3
+
+
+async def test_run_when_the_runner_announces_finished_cycles_then_the_daemon_does_not_repeat_it(
+    store: SqliteStore,
+) -> None:
+    clock = FakeClock(ny(20, 12), stop_at=ny(21, 23))
+    runner = Runner(clock, {nov(21): [ConfigurationError("no bars")]})
+    notes = Notes()
+    daemon = make_daemon(store, clock, runner, notes)
+    daemon.announce_finished = False
+    await daemon.run_forever()
+    assert notes.of(CycleFinished) == []  # CycleService sends those itself
+    assert [n.as_of for n in notes.of(CycleFailed)] == ["2012-11-21"]  # failures are ours
