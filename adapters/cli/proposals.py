@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from adapters.cli.common import EXIT_INVALID, fail, handle_errors, open_store, print_json, settings
+from adapters.cli.trading import ACTOR, TOTP
 
 if TYPE_CHECKING:
     from core.proposals import Proposal
@@ -28,13 +29,6 @@ proposals_app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
-ACTOR = typer.Option(
-    None,
-    "--actor",
-    help="The enrolled operator to act as (default: operators.local_operator, else your "
-    "login name).",
-)
-TOTP = typer.Option(None, "--totp", help="A fresh code from your authenticator app.")
 
 
 def register(app: typer.Typer) -> None:
@@ -63,8 +57,10 @@ def operator_command(
 
 
 # -- rendering ----------------------------------------------------------------------------
-def _pct(x: Any) -> str:
-    return "n/a" if x is None else f"{100 * float(x):+.2f} %"
+def _pct(x: Any, signed: bool = True) -> str:
+    if x is None:
+        return "n/a"
+    return f"{100 * float(x):+.2f} %" if signed else f"{100 * float(x):.2f} %"
 
 
 def _num(x: Any) -> str:
@@ -79,14 +75,14 @@ def evidence_tables(evidence: dict[str, Any] | None) -> list[Any]:
     for section in (evidence or {}).get("sections", []):
         what = section.get("strategy") or "agent graph"
         title = f"{section['method']} ({what}) {section['window']}"
-        table = Table("fold", "window", "side", "return", "Sharpe", "max DD", "trades", title=title)
-        rows = [(f"{f['fold']}", f"{f['start']} .. {f['end']}", f) for f in section["folds"]]
-        rows.append(("all", section["window"], section["overall"]))
-        for fold, window, data in rows:
+        table = Table("fold", "side", "return", "Sharpe", "max DD", "trades", title=title)
+        rows = [(f"{f['fold']} {f['start']}..{f['end']}", f) for f in section["folds"]]
+        rows.append(("all", section["overall"]))
+        for fold, data in rows:
             for side in ("current", "proposed"):
                 m = data[side]
-                table.add_row(fold, window, side, _pct(m["return"]), _num(m["sharpe"]),
-                              _pct(m["max_drawdown"]), str(m["trades"]))  # fmt: skip
+                table.add_row(fold, side, _pct(m["return"]), _num(m["sharpe"]),
+                              _pct(m["max_drawdown"], signed=False), str(m["trades"]))  # fmt: skip
         dsr = section["deflated_sharpe"]
         table.caption = (
             f"deflated Sharpe of the proposed configuration: {_num(dsr['value'])}"
@@ -171,13 +167,9 @@ def show(proposal_id: str = typer.Argument(..., help="e.g. p-1"), json_out: bool
     """One proposal: the change, who made it, its evidence table and the decision."""
     store, desk = _desk()
     try:
-        p = desk.get_proposal(proposal_id)
+        emit(desk.get_proposal(proposal_id), json_out)
     finally:
         store.close()
-    if json_out:
-        print_json(p.model_dump(mode="json"))
-    else:
-        print_proposal(p)
 
 
 @proposals_app.command("submit")
@@ -223,12 +215,15 @@ def submit(
     _print_result(result, json_out)
 
 
-def _print_result(result: CommandResult, json_out: bool) -> None:
-    p = result.data.proposal  # type: ignore[union-attr]
+def emit(p: Proposal, json_out: bool) -> None:
     if json_out:
         print_json(p.model_dump(mode="json"))
     else:
         print_proposal(p)
+
+
+def _print_result(result: CommandResult, json_out: bool) -> None:
+    emit(result.data.proposal, json_out)  # type: ignore[union-attr]
 
 
 @proposals_app.command("approve")
