@@ -185,6 +185,21 @@ class OrderChange(BaseModel):
         return self
 
 
+def order_change(
+    change: OrderChange | None = None,
+    *,
+    quantity: int | None = None,
+    stop_price: float | None = None,
+    limit_price: float | None = None,
+) -> OrderChange:
+    """``change``, or one made of the keyword terms (``modify(oid, stop_price=97.0)``)."""
+    terms = {"quantity": quantity, "stop_price": stop_price, "limit_price": limit_price}
+    given = {k: v for k, v in terms.items() if v is not None}
+    if change is not None and given:
+        raise OrderError("give an OrderChange or keyword terms, not both")
+    return change if change is not None else OrderChange.model_validate(given)
+
+
 class Fill(BaseModel):
     """One execution. ``fill_id`` is the broker's execution id and de-duplicates fills."""
 

@@ -62,9 +62,18 @@ class Broker(Protocol):
     async def qualify(self, instrument: Instrument) -> Instrument: ...
     async def place(self, intent: OrderIntent, client_ref: str) -> Order: ...
     async def cancel(self, order_id: str) -> Order: ...
-    async def modify(self, order_id: str, change: OrderChange) -> Order:
-        """Change a working order in place (same order id): its quantity, stop or limit.
-        Nothing to change returns the order as it is; a closed order is an ``OrderError``."""
+    async def modify(
+        self,
+        order_id: str,
+        change: OrderChange | None = None,
+        *,
+        quantity: int | None = None,
+        stop_price: float | None = None,
+        limit_price: float | None = None,
+    ) -> Order:
+        """Change a working order in place (same order id): its quantity, stop or limit,
+        given as an ``OrderChange`` or as keywords. Nothing to change returns the order as
+        it is; a closed or unknown order is an ``OrderError``."""
         ...
 
     async def open_orders(self) -> list[Order]: ...

@@ -287,6 +287,7 @@ async def test_modify_quantity_then_the_order_works_the_new_total(
         91.0,
     )
     assert await broker.modify(order.order_id, OrderChange(quantity=25)) == resized  # no change
+    assert await broker.modify(order.order_id, quantity=25, limit_price=91.0) == resized
     await broker_harness.market(SYMBOL, 90.5, 1_000)
     assert sum(f.quantity for f in await fills_of(broker, order.order_id)) == 25
 

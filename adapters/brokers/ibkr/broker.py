@@ -22,6 +22,7 @@ from datetime import datetime
 
 from adapters.brokers.ibkr import views
 from adapters.brokers.ibkr.brackets import bracket_legs, order_spec
+from adapters.brokers.ibkr.changes import cancel_order, modify_order
 from adapters.brokers.ibkr.client import (
     ClientCallbacks,
     ClientIdInUseError,
@@ -34,7 +35,6 @@ from adapters.brokers.ibkr.contracts import (
     ContractNotFoundError,
     ContractResolver,
 )
-from adapters.brokers.ibkr.modify import modify_order
 from adapters.brokers.ibkr.pacing import Pacer, backoff_delay
 from adapters.brokers.ibkr.reconcile import reconcile
 from adapters.brokers.ibkr.tracking import MAX_QUEUED_EVENTS, OrderTracker, event
@@ -42,9 +42,17 @@ from adapters.brokers.ibkr.translate import (
     IbErrorClass,
     classify_error,
 )
-from core.errors import ConfigurationError, OrderError, TemporaryError
+from core.errors import ConfigurationError, TemporaryError
 from core.instruments import Instrument
-from core.orders import Fill, Order, OrderChange, OrderEvent, OrderIntent, OrderStatus
+from core.orders import (
+    Fill,
+    Order,
+    OrderChange,
+    OrderEvent,
+    OrderIntent,
+    OrderStatus,
+    order_change,
+)
 from core.portfolio import Position
 from core.ports import AccountSummary, BrokerEvent, BrokerEventType, RateLimiter, Store
 
@@ -355,41 +363,8 @@ class IBKRBroker:
         return order
 
     async def cancel(self, order_id: str) -> Order:
-        self._require_connected()
-        order = self.store.order(order_id)
-        if order is None:
-            raise OrderError(f"unknown order {order_id}")
-        if order.is_terminal:
-            raise OrderError(f"order {order_id} cannot be cancelled: {order.status.value}")
-        if order.status is OrderStatus.NEW and not self._seen_at_broker(order.client_ref):
-            # never sent: cancel locally; a place() still waiting for its turn sends nothing
-            for leg_ref, _ in bracket_legs(order.intent, order.client_ref):
-                self.tracker.apply(leg_ref, OrderEvent.CANCEL, reason="parent never sent")
-            cancelled = self.tracker.apply(
-                order.client_ref, OrderEvent.CANCEL, reason="cancelled before it was sent"
-            )
-            assert cancelled is not None
-            return cancelled
-        ib_id = self.ib_order_id(order)
-        self._order_errors.pop(ib_id, None)
-        await self.pacer.message()
-        if not ib_id or not self.client.cancel(ib_id):
-            raise OrderError(
-                f"order {order_id} is not cancellable by client {self.client_id}", broker_code=10147
-            )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.ack_timeout_s
-        while loop.time() < deadline:
-            current = self.tracker.order(order.client_ref)
-            if current is not None and current.is_terminal:
-                if current.status.value != "cancelled":
-                    raise OrderError(f"order {order_id} is {current.status.value}; not cancelled")
-                return current
-            code, text = self._order_errors.get(ib_id, (0, ""))
-            if classify_error(code) is IbErrorClass.CANNOT_CANCEL:
-                raise OrderError(f"TWS refused to cancel {order_id}: {text}", broker_code=code)
-            await asyncio.sleep(0.005)
-        raise TemporaryError(f"no cancel confirmation for {order_id} yet")
+        """Cancel at TWS and wait for its confirmation (changes.py)."""
+        return await cancel_order(self, order_id)
 
     def ib_order_id(self, order: Order) -> int:
         """IB's orderId of our live attempt at ``order`` (0: none this client can touch)."""
@@ -399,9 +374,20 @@ class IBKRBroker:
             0,
         )  # fmt: skip
 
-    async def modify(self, order_id: str, change: OrderChange) -> Order:
-        """Same orderId, new quantity / stop / limit: ``placeOrder`` again (modify.py)."""
-        return await modify_order(self, order_id, change)
+    async def modify(
+        self,
+        order_id: str,
+        change: OrderChange | None = None,
+        *,
+        quantity: int | None = None,
+        stop_price: float | None = None,
+        limit_price: float | None = None,
+    ) -> Order:
+        """Same orderId, new quantity / stop / limit: ``placeOrder`` again (changes.py)."""
+        terms = order_change(
+            change, quantity=quantity, stop_price=stop_price, limit_price=limit_price
+        )
+        return await modify_order(self, order_id, terms)
 
     # ---- views -----------------------------------------------------------------------
     async def open_orders(self) -> list[Order]:

@@ -39,6 +39,7 @@ from core.orders import (
     OrderEvent,
     OrderIntent,
     TimeInForce,
+    order_change,
     utcnow,
 )
 from core.portfolio import Portfolio, Position, apply_fill
@@ -167,9 +168,20 @@ class PaperBroker:
                 self._settle_bracket(order_id)
             return cancelled
 
-    async def modify(self, order_id: str, change: OrderChange) -> Order:
+    async def modify(
+        self,
+        order_id: str,
+        change: OrderChange | None = None,
+        *,
+        quantity: int | None = None,
+        stop_price: float | None = None,
+        limit_price: float | None = None,
+    ) -> Order:
         """Change a working order in place (same order id): it trades on its new quantity,
         stop or limit from the next bar or quote on. Nothing to change: the order as is."""
+        change = order_change(
+            change, quantity=quantity, stop_price=stop_price, limit_price=limit_price
+        )
         self._live_state()  # fail fast, before waiting for the lock
         async with self._lock:
             order = self._live_state().orders.get(order_id)

@@ -23,6 +23,7 @@ from core.orders import (
     OrderType,
     make_client_ref,
     next_status,
+    order_change,
 )
 
 EXPECTED = {
@@ -141,6 +142,16 @@ def test_modified_when_order_not_working_then_illegal_transition(status: OrderSt
 def test_order_change_when_empty_then_refused() -> None:
     with pytest.raises(OrderError, match="needs a quantity"):
         OrderChange()
+
+
+def test_order_change_from_keywords_or_model_but_not_both() -> None:
+    assert order_change(stop_price=96.0) == OrderChange(stop_price=96.0)
+    change = OrderChange(quantity=3)
+    assert order_change(change) is change
+    with pytest.raises(OrderError, match="not both"):
+        order_change(change, stop_price=96.0)
+    with pytest.raises(OrderError, match="needs a quantity"):
+        order_change()
 
 
 def test_with_fill_when_partial_then_partially_filled_with_average_price() -> None:

@@ -1,4 +1,10 @@
-"""Modifying a working IB order: ``placeOrder`` again with the same orderId and the new
+"""Changing working IB orders: cancelling them, and modifying them.
+
+**Cancel**: ``cancelOrder`` and wait (``ack_timeout_s``) for TWS's ``Cancelled`` or its
+refusal (10147 / 10148, an ``OrderError`` with the code); an order never sent is
+cancelled locally with its bracket legs, so a ``place`` still waiting sends nothing.
+
+**Modify**: ``placeOrder`` again with the same orderId and the new
 quantity, ``auxPrice`` (stop) or ``lmtPrice`` (limit); parentId, OCA group, tif and
 orderRef stay as they were. This is how a stop moves without cancel + new.
 
@@ -13,11 +19,13 @@ tracker (``OrderTracker.adopt_terms``) from the order statuses.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+from adapters.brokers.ibkr.brackets import bracket_legs
 from adapters.brokers.ibkr.translate import IbErrorClass, classify_error
-from core.errors import IllegalTransitionError, OrderError
-from core.orders import Order, OrderChange, OrderType
+from core.errors import IllegalTransitionError, OrderError, TemporaryError
+from core.orders import Order, OrderChange, OrderEvent, OrderStatus, OrderType
 
 if TYPE_CHECKING:
     from adapters.brokers.ibkr.broker import IBKRBroker
@@ -77,3 +85,42 @@ async def modify_order(broker: IBKRBroker, order_id: str, change: OrderChange) -
         state = current.status.value if current is not None else "unknown"
         raise OrderError(f"order {order_id} is {state}: not modified")
     return updated
+
+
+async def cancel_order(broker: IBKRBroker, order_id: str) -> Order:
+    """Cancel our working order; one never sent is cancelled locally (with its legs)."""
+    broker._require_connected()
+    order = broker.store.order(order_id)
+    if order is None:
+        raise OrderError(f"unknown order {order_id}")
+    if order.is_terminal:
+        raise OrderError(f"order {order_id} cannot be cancelled: {order.status.value}")
+    if order.status is OrderStatus.NEW and not broker._seen_at_broker(order.client_ref):
+        # never sent: cancel locally; a place() still waiting for its turn sends nothing
+        for leg_ref, _ in bracket_legs(order.intent, order.client_ref):
+            broker.tracker.apply(leg_ref, OrderEvent.CANCEL, reason="parent never sent")
+        cancelled = broker.tracker.apply(
+            order.client_ref, OrderEvent.CANCEL, reason="cancelled before it was sent"
+        )
+        assert cancelled is not None
+        return cancelled
+    ib_id = broker.ib_order_id(order)
+    broker._order_errors.pop(ib_id, None)
+    await broker.pacer.message()
+    if not ib_id or not broker.client.cancel(ib_id):
+        raise OrderError(
+            f"order {order_id} is not cancellable by client {broker.client_id}", broker_code=10147
+        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + broker.config.ack_timeout_s
+    while loop.time() < deadline:
+        current = broker.tracker.order(order.client_ref)
+        if current is not None and current.is_terminal:
+            if current.status.value != "cancelled":
+                raise OrderError(f"order {order_id} is {current.status.value}; not cancelled")
+            return current
+        code, text = broker._order_errors.get(ib_id, (0, ""))
+        if classify_error(code) is IbErrorClass.CANNOT_CANCEL:
+            raise OrderError(f"TWS refused to cancel {order_id}: {text}", broker_code=code)
+        await asyncio.sleep(0.005)
+    raise TemporaryError(f"no cancel confirmation for {order_id} yet")
