@@ -82,9 +82,18 @@ def window_extrema_into(
             top = value if value > top else top
             other = low[at]
             bottom = other if other < bottom else bottom
-            bad |= np.isnan(value) | np.isnan(other) | np.isnan(close[at])
             suffix_high[k] = top
             suffix_low[k] = bottom
+        # The NaN probe, apart from the scan above so that both loops stay tight (this
+        # one vectorises); Donchian passes ``high`` as ``close``, which needs no check.
+        if mode == MODE_DONCHIAN:
+            for k in range(period):
+                at = np.uint64(block + k)
+                bad |= (high[at] != high[at]) | (low[at] != low[at])
+        else:
+            for k in range(period):
+                at = np.uint64(block + k)
+                bad |= (high[at] != high[at]) | (low[at] != low[at]) | (close[at] != close[at])
         following = block + period
         available = min(period - 1, n - following)
         if mode == MODE_DONCHIAN:

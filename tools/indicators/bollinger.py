@@ -20,6 +20,7 @@ from tools.indicators._common import (
     check_period,
     check_real,
     fill_nan,
+    new_outputs,
     next_nan1,
     next_valid1,
 )
@@ -138,7 +139,7 @@ def bbands_into(
     lookback = max(ma_lookback(period, matype), period - 1)
     if n <= lookback:
         return 0.0
-    probe = ma_into(x, period, matype, middle)
+    probe = ma_into(x, period, matype, False, middle)
     stddev_bands_into(x, period, lookback, nbdevup, nbdevdn, middle, upper, lower)
     return probe
 
@@ -204,7 +205,7 @@ def bbands(
     ``matype``: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
     """
     series = as_series(real, "real")
-    upper, middle, lower = (np.empty(len(series)) for _ in range(3))
+    upper, middle, lower = new_outputs(len(series), 3)
     bbands_kernel(
         series,
         check_period("timeperiod", timeperiod, 2),

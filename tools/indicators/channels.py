@@ -16,6 +16,7 @@ from tools.indicators._common import (
     check_period,
     check_real,
     fill_nan,
+    new_outputs,
     next_nan2,
     next_nan3,
     next_valid2,
@@ -24,7 +25,7 @@ from tools.indicators._common import (
 from tools.indicators._extrema import MODE_DONCHIAN, window_extrema_into
 from tools.indicators._jit import fma, kernel
 from tools.indicators.moving_averages import ema_into
-from tools.indicators.volatility import true_range
+from tools.indicators.volatility import true_range, wilder_coefficients, wilder_two_steps
 
 # ---------------------------------------------------------------- cores (valid suffix)
 # Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
@@ -58,10 +59,9 @@ def keltner_into(
     lookback = max(period - 1, atr_period)
     if n <= lookback:
         return 0.0
-    probe = ema_into(close, period, 2.0 / (period + 1), period - 1, middle)
+    probe = ema_into(close, period, period - 1, False, middle)
     # ATR exactly as ``atr_into`` computes it, with the bands written in the same pass.
-    beta = (atr_period - 1) / atr_period
-    alpha = 1.0 - beta
+    beta, alpha, beta2, ab = wilder_coefficients(atr_period)
     total = 0.0
     for i in range(1, atr_period + 1):
         total += true_range(high[i], low[i], close[i - 1])
@@ -77,12 +77,24 @@ def keltner_into(
     mids = middle[atr_period + 1 :]
     uppers = upper[atr_period + 1 :]
     lowers = lower[atr_period + 1 :]
-    for j in range(n - atr_period - 1):
+    count = n - atr_period - 1
+    j = 0
+    while j + 1 < count:
+        tr1 = true_range(highs[j], lows[j], prev_closes[j])
+        tr2 = true_range(highs[j + 1], lows[j + 1], prev_closes[j + 1])
+        first, atr = wilder_two_steps(atr, tr1, tr2, beta, alpha, beta2, ab)
+        width = multiplier * first
+        uppers[j] = mids[j] + width
+        lowers[j] = mids[j] - width
+        width = multiplier * atr
+        uppers[j + 1] = mids[j + 1] + width
+        lowers[j + 1] = mids[j + 1] - width
+        j += 2
+    if j < count:
         atr = fma(beta, atr, alpha * true_range(highs[j], lows[j], prev_closes[j]))
         width = multiplier * atr
-        mid = mids[j]
-        uppers[j] = mid + width
-        lowers[j] = mid - width
+        uppers[j] = mids[j] + width
+        lowers[j] = mids[j] - width
     # The EMA's probe covers every close; a NaN high or low stays in the ATR.
     return probe + atr
 
@@ -182,7 +194,7 @@ def donchian(
     (upper + lower) / 2. NaN for the first ``timeperiod - 1`` bars.
     """
     h, lo = as_series_group(high=high, low=low)
-    upper, middle, lower = (np.empty(len(h)) for _ in range(3))
+    upper, middle, lower = new_outputs(len(h), 3)
     donchian_kernel(h, lo, check_period("timeperiod", timeperiod, 1), upper, middle, lower)
     return upper, middle, lower
 
@@ -202,7 +214,7 @@ def keltner(
     first ``max(timeperiod - 1, atr_period)`` bars, so all three bands start together.
     """
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    upper, middle, lower = (np.empty(len(h)) for _ in range(3))
+    upper, middle, lower = new_outputs(len(h), 3)
     keltner_kernel(
         h,
         lo,

