@@ -224,7 +224,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         from config.secrets import EncryptedDotEnvSource
 
-        user_toml = Path(os.environ.get("QUORUM_CONFIG", "quorum.toml"))
+        named = os.environ.get("QUORUM_CONFIG")
+        user_toml = Path(named or "quorum.toml")
+        if named and not user_toml.is_file():
+            # ./quorum.toml is optional; a file the operator named is not: running on the
+            # shipped defaults instead of their limits would be silent and dangerous.
+            from core.errors import ConfigurationError
+
+            raise ConfigurationError(f"QUORUM_CONFIG names {user_toml}, which is not a file")
         return (
             init_settings,
             env_settings,

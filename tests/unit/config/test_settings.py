@@ -84,3 +84,14 @@ def test_dotenv_misspelt_quorum_variable_is_refused_by_name() -> None:
     Path(".env").write_text("QUORUM_MOOD=live\n")
     with pytest.raises(ValidationError, match="quorum_mood"):
         load_settings()
+
+
+def test_load_when_quorum_config_names_a_missing_file_then_configuration_error(
+    tmp_path, monkeypatch
+) -> None:
+    from core.errors import ConfigurationError
+
+    missing = tmp_path / "nope.toml"
+    monkeypatch.setenv("QUORUM_CONFIG", str(missing))
+    with pytest.raises(ConfigurationError, match="nope.toml"):
+        load_settings()
