@@ -93,5 +93,5 @@ def test_load_when_quorum_config_names_a_missing_file_then_configuration_error(
 
     missing = tmp_path / "nope.toml"
     monkeypatch.setenv("QUORUM_CONFIG", str(missing))
-    with pytest.raises(ConfigurationError, match="nope.toml"):
+    with pytest.raises(ConfigurationError, match=r"nope\.toml"):
         load_settings()
