@@ -52,7 +52,10 @@ def operator_command(
         )
         result = asyncio.run(service.execute(request))
     if not result.ok or result.data is None:
-        raise fail(result.message, EXIT_INVALID)
+        hint = ""
+        if result.code is not None and result.code.value == "SELF_APPROVAL":
+            hint = " (another enrolled admin decides it: --actor NAME)"
+        raise fail(result.message + hint, EXIT_INVALID)
     return result
 
 
