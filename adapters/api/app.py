@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.api import dashboard, feed, routes_actions, routes_reads
 from adapters.api.auth import Authenticator, RateLimits, Sessions
@@ -39,6 +41,37 @@ if TYPE_CHECKING:
 log = logging.getLogger("quorum.api")
 # What the first status / equity / desks request would import: loaded after startup.
 WARM_IMPORTS = ("workflows.service", "workflows.report", "agents.registry")
+# The dashboard loads nothing from another origin, and this says so to the browser.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Every response: not sniffed, not cached, no referrer, never framed; an HTML page
+    without its own policy gets ``PAGE_CSP``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Cache-Control", "no-store")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Content-Security-Policy", PAGE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def build_context(
@@ -126,7 +159,8 @@ def create_app(settings: Settings, *, context: ApiContext | None = None, **kw: o
     )
     app.state.ctx = ctx
     install(app, ctx.label)
-    app.add_middleware(CrashGuard, source=ctx.label)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(CrashGuard, source=ctx.label)  # outermost: added last
     for module in (routes_reads, routes_actions, feed, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

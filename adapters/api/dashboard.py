@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from adapters.api.auth import SESSION_COOKIE, SESSION_TTL, Principal, token_key
 from adapters.api.charts import equity_charts
@@ -151,23 +153,58 @@ async def one_panel(request: Request, who: Auth, name: str) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
+def is_form(request: Request) -> bool:
+    kind = request.headers.get("content-type", "")
+    return kind.startswith("application/x-www-form-urlencoded")
+
+
+async def login_token(request: Request) -> str:
+    """The token of a login: JSON ``{"token": ...}`` (the page's script) or a plain form
+    post (no script: the form still posts its body, never a URL with the token in it)."""
+    body = await request.body()
+    try:
+        if is_form(request):
+            values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
+            return LoginBody(token=values.get("token", [""])[0]).token
+        return LoginBody.model_validate_json(body).token
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ApiError.api(400, ApiErrorCode.MALFORMED_JSON, "the body is not JSON") from None
+        rule = f"field=token rule={first['msg']}"
+        raise ApiError.api(422, ApiErrorCode.INVALID_BODY, rule, field="token") from None
+
+
 @router.post("/login")
-def login(request: Request, body: LoginBody) -> JSONResponse:
-    """Exchange an API token for a session cookie (HttpOnly, SameSite=Strict)."""
+async def login(request: Request) -> Response:
+    """Exchange an API token for a session cookie (HttpOnly, SameSite=Strict): JSON in,
+    JSON out for the script; a form post gets a redirect to ``/`` (or the login page
+    with the refusal)."""
     ctx = context_of(request)
     auth = ctx.auth
-    operator = auth.registry.resolve_token(body.token)
-    if operator is None:
-        raise auth.refuse(request, ApiErrorCode.INVALID_TOKEN, "the token is unknown or revoked")
-    wait, _ = auth.limits.take(token_key(body.token))
-    if wait:
-        raise rate_limited(wait, auth.limits.per_minute)
-    sid, session = auth.sessions.open(body.token, operator.name)
+    try:
+        token = await login_token(request)
+        operator = await run_in_threadpool(auth.registry.resolve_token, token)
+        if operator is None:
+            raise auth.refuse(request, ApiErrorCode.INVALID_TOKEN, "the token is unknown")
+        wait, _ = auth.limits.take(token_key(token))
+        if wait:
+            raise rate_limited(wait, auth.limits.per_minute)
+    except ApiError as err:
+        if is_form(request):
+            return page(ctx, "login.html", err.status, error=err.detail)
+        raise
+    sid, session = auth.sessions.open(token, operator.name)
     auth.audit.append(operator.name, "api:login", {"client": auth.client(request)})
     view = SessionView(
-        operator=operator.name, role=operator.role.value, expires_at=session.expires_at
+        operator=operator.name,
+        role=operator.role.value,
+        expires_at=session.expires_at,
+        source=ctx.label,
     )
-    response = JSONResponse(view.model_dump(mode="json"))
+    response: Response = JSONResponse(view.model_dump(mode="json"))
+    if is_form(request):
+        response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         sid,

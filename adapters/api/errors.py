@@ -81,6 +81,11 @@ class ApiError(Exception):
         )
 
 
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses: each an ``ErrorResponse``."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
 def unauthorized(code: ApiErrorCode, context: str) -> ApiError:
     challenge = BEARER_CHALLENGE
     if code is not ApiErrorCode.MISSING_TOKEN:  # RFC 6750 3.1: no error code when none sent

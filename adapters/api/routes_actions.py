@@ -9,13 +9,13 @@ the service is called, so nothing changes.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from adapters.api.auth import Principal
 from adapters.api.context import context_of, principal
-from adapters.api.routes_reads import ERRORS
+from adapters.api.errors import documented
 from adapters.api.schemas import (
     Answer,
     ApproveBody,
@@ -28,14 +28,7 @@ from core.proposals import ProposalStatus
 from workflows.operator_views import ConfigView, ProposalsView, ProposalView, TradingView
 
 Auth = Annotated[Principal, Depends(principal)]
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    400: ERRORS[401],
-    409: ERRORS[401],
-    503: ERRORS[401],
-}
-router = APIRouter(prefix="/api/v1", responses=ACTION_ERRORS)
-ProposalId = Annotated[str, "a proposal id such as p-3"]
+router = APIRouter(prefix="/api/v1", responses=documented(400, 401, 403, 404, 409, 422, 429, 503))
 
 
 @router.post("/trading/{action}", tags=["trading"])

@@ -10,14 +10,14 @@ audited as ``api:read`` (``ApiContext.read``). Both read the data source's store
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from adapters.api.auth import Principal
 from adapters.api.context import context_of, principal
-from adapters.api.errors import ApiError
+from adapters.api.errors import ApiError, documented
 from adapters.api.reads import (
     BadCursorError,
     cycles_view,
@@ -32,7 +32,6 @@ from adapters.api.schemas import (
     CyclesView,
     DesksView,
     EquityHistory,
-    ErrorResponse,
     FillsView,
     JournalPage,
     SourceView,
@@ -50,10 +49,10 @@ from workflows.operator_views import (
 )
 
 Auth = Annotated[Principal, Depends(principal)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (401, 403, 404, 422, 429)
-}
+ERRORS = documented(401, 403, 404, 422, 429)
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# A report is self-contained (inline style, the chart as a data: image), and scripts none.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 Ref = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -113,7 +112,8 @@ async def report(request: Request, who: Auth, ref: str) -> Answer[ReportView]:
 async def report_html(request: Request, who: Auth, ref: str) -> HTMLResponse:
     """The report itself (self-contained HTML), as the service found or rewrote it."""
     answer = await report(request, who, ref)
-    return HTMLResponse(Path(answer.data.path).read_text(encoding="utf-8"))
+    html = Path(answer.data.path).read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 
 
 @router.get("/whoami", tags=["reads"])

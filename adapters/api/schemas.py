@@ -169,3 +169,4 @@ class SessionView(_Frozen):
     operator: str
     role: str
     expires_at: datetime
+    source: str

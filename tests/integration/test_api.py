@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -435,6 +436,8 @@ def test_dashboard_login_when_token_good_then_httponly_strict_cookie_and_origin_
         page = browser.get("/")
         assert 'id="equity-chart"' in page.text and 'id="positions-table"' in page.text
         assert SOURCE in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from elsewhere
         assert browser.get("/api/v1/whoami").json()["data"]["name"] == "vic"
         foreign = browser.post(
             "/api/v1/trading/halt", json={"reason": "x"}, headers={"Origin": "http://evil.test"}
@@ -442,6 +445,19 @@ def test_dashboard_login_when_token_good_then_httponly_strict_cookie_and_origin_
         assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "CROSS_ORIGIN"
         browser.post("/logout")
         assert browser.get("/api/v1/whoami").status_code == 401
+
+
+def test_login_form_when_posted_without_script_then_redirect_with_cookie_or_refusal_page(
+    live: tuple[LiveServer, Operators], ops: Operators
+) -> None:
+    with httpx.Client(base_url=live[0].url, timeout=30) as browser:
+        bad = browser.post("/login", data={"token": "qrm_nope"})
+        assert bad.status_code == 401 and "INVALID_TOKEN" in bad.text and "login-form" in bad.text
+        blank = browser.post("/login", data={"token": ""})
+        assert blank.status_code == 422 and "field=token" in blank.text
+        good = browser.post("/login", data={"token": ops.tokens["vic"]})
+        assert good.status_code == 303 and good.headers["location"] == "/"
+        assert browser.get("/api/v1/whoami").json()["operator"] == "vic"
 
 
 def test_requests_when_token_exceeds_its_rate_then_429_with_retry_after(

@@ -6,7 +6,7 @@
 (function () {
   const $ = (sel, root) => (root || document).querySelector(sel);
   const FEED_MAX = 100;
-  const REFRESH_MS = 30000;
+  const REFRESH_MS = 60000; // each refresh is an audited read
 
   async function call(method, url, body) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
