@@ -88,6 +88,25 @@ def _update(deps: ReviewDeps, proposal: Proposal, **changes: Any) -> Proposal:
     return deps.save(proposal.model_copy(update=changes))
 
 
+def _decided(
+    deps: ReviewDeps,
+    p: Proposal,
+    status: ProposalStatus,
+    decision: dict[str, Any],
+    **extra: Any,
+) -> Proposal:
+    """``p`` decided by a human: who, when, why."""
+    return _update(
+        deps,
+        p,
+        status=status,
+        decided_by=decision["by"],
+        decided_at=deps.clock(),
+        decision_reason=decision.get("reason") or None,
+        **extra,
+    )
+
+
 async def validate(state: ReviewState, runtime: Rt) -> dict[str, Any]:
     deps = runtime.context
     p = deps.load(state["proposal_id"])
@@ -199,15 +218,7 @@ async def apply(state: ReviewState, runtime: Rt) -> dict[str, Any]:
         proposal_id=p.id,
         evidence=p.evidence,
     )
-    approved = _update(
-        deps,
-        p,
-        status=ProposalStatus.APPROVED,
-        decided_by=decision["by"],
-        decided_at=deps.clock(),
-        decision_reason=decision.get("reason") or None,
-        applied_version=version.version,
-    )
+    approved = _decided(deps, p, ProposalStatus.APPROVED, decision, applied_version=version.version)
     deps.record(decision["by"], "approve", approved, version=version.version)
     deps.store.kv_set(
         WATCH_KEY,
@@ -223,14 +234,7 @@ async def reject(state: ReviewState, runtime: Rt) -> dict[str, Any]:
     decision = state["decision"]
     p = deps.load(state["proposal_id"])
     if p.status is ProposalStatus.PENDING:
-        rejected = _update(
-            deps,
-            p,
-            status=ProposalStatus.REJECTED,
-            decided_by=decision["by"],
-            decided_at=deps.clock(),
-            decision_reason=decision.get("reason") or None,
-        )
+        rejected = _decided(deps, p, ProposalStatus.REJECTED, decision)
         deps.record(decision["by"], "reject", rejected, reason=decision.get("reason"))
     return {}
 
