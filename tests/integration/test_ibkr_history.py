@@ -16,7 +16,7 @@ import pytest
 from ib_async import IB, Stock
 
 from adapters.brokers.ibkr_sim import TwsSimulator
-from adapters.brokers.ibkr_sim.historical import HistoryDesk, HistoryRules
+from adapters.brokers.ibkr_sim.historical import HistoryDesk, HistoryRules, quoted
 from adapters.marketdata.cache import COLLECTION, BarCache
 from adapters.marketdata.files import load_bars
 from adapters.marketdata.ibkr import (
@@ -42,7 +42,7 @@ NO_PACING = HistoryLimits(identical_s=0.0, per_contract_window_s=0.0)
 
 
 def file_rows(symbol: str, first: date, last: date) -> dict[str, np.ndarray]:
-    bars = load_bars(SHIPPED / f"{symbol}.csv.gz")
+    bars = quoted(load_bars(SHIPPED / f"{symbol}.csv.gz"))  # the simulator's (adjusted) scale
     days = bars.timestamps.astype("datetime64[D]")
     keep = (days >= np.datetime64(first)) & (days <= np.datetime64(last))
     return {k: getattr(bars, k)[keep] for k in ("open", "high", "low", "close", "volume")} | {
@@ -83,7 +83,7 @@ async def off_loop(fn: Callable[[], T]) -> T:
     return await asyncio.to_thread(fn)
 
 
-async def test_bars_when_fetched_from_simulator_then_equal_the_shipped_rows_unadjusted(
+async def test_bars_when_fetched_from_simulator_then_equal_the_shipped_rows_adjusted(
     hist_sim: TwsSimulator, cache_store: SqliteStore
 ) -> None:
     market = make_market(hist_sim.port, cache_store)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adapters.brokers.ibkr_sim import TwsSimulator
+from adapters.brokers.ibkr_sim.historical import quoted
 from adapters.marketdata.failover import (
     FailoverMarketData,
     FailoverReason,
@@ -179,6 +180,6 @@ async def test_daemon_path_when_bars_come_from_ibkr_then_date_check_uses_their_s
     assert sim.history.served() == len(symbols)  # the cycle itself read only the cache
     assert isinstance(market, FailoverMarketData)
     assert set(market.served_by.values()) == {"ibkr"} and list(market.failovers) == []
-    raw = load_bars(DATA_DIR / "us_daily" / "AAPL.csv.gz")
+    served = quoted(load_bars(DATA_DIR / "us_daily" / "AAPL.csv.gz"))  # the simulator's scale
     aapl = await asyncio.to_thread(market.bars, "AAPL", date(2013, 3, 1), date(2013, 3, 1))
-    np.testing.assert_array_equal(aapl.close, raw.close[-1:])
+    np.testing.assert_array_equal(aapl.close, served.close[-1:])

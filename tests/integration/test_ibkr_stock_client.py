@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 from ib_async import IB, MarketOrder, Stock
 
+from adapters.brokers.ibkr_sim.historical import quoted
 from adapters.marketdata.files import load_bars
 from config.settings import DATA_DIR
 
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parents[2]
-AAPL_LAST_CLOSE = float(load_bars(DATA_DIR / "us_daily" / "AAPL.csv.gz").close[-1])  # 430.47
+# the simulator's market is the shipped data's adjusted scale (56.14 on 2013-03-01)
+AAPL_LAST_CLOSE = float(quoted(load_bars(DATA_DIR / "us_daily" / "AAPL.csv.gz")).close[-1])
 
 
 @pytest.fixture

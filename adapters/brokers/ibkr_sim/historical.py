@@ -1,8 +1,14 @@
 """Historical bars: REQ_HISTORICAL_DATA (20) answered with HISTORICAL_DATA (17).
 
-Bars come from the shipped daily files (``data/us_daily/<SYMBOL>.csv.gz``) exactly as
-stored: unadjusted open, high, low, close and volume (shares), one bar per session, for
-USD listings that have a file. WAP and bar count are not in the files and are sent as -1.
+Bars come from the shipped daily files (``data/us_daily/<SYMBOL>.csv.gz``) on their
+split- and dividend-adjusted scale (``BarSeries.adjusted_view``: open, high, low, close
+scaled by adj_close / close; volume as reported), one bar per session, for USD listings
+that have a file. Adjusted, because that is the scale Quorum's default ``files`` provider
+gives the agents: the simulator's market (these bars and the prices market orders fill
+at) must be the one the cycle decides on, or a bracket priced on one scale is filled on
+another (the shipped files' adjustment is anchored years after 2013, AAPL 430.47 as
+traded on 2013-03-01 is 56.14 adjusted, so a take-profit leg would be marketable at once).
+WAP and bar count are not in the files and are sent as -1.
 
 Wire format at server version 176, as ib_async 2.1's ``decoder.historicalData`` reads it:
 ``17, reqId, startDate, endDate, barCount`` then eight fields per bar (date ``yyyymmdd``,
@@ -39,10 +45,10 @@ import numpy as np
 from adapters.brokers.ibkr_sim import messages as msg
 from adapters.brokers.ibkr_sim.catalog import Listing
 from config.settings import DATA_DIR
+from core.bars import BarSeries
 
 if TYPE_CHECKING:
     from adapters.brokers.ibkr_sim.server import Session, TwsSimulator
-    from core.bars import BarSeries
 
 SHIPPED_HISTORY = DATA_DIR / "us_daily"
 HMDS = "Historical Market Data Service error message:"
@@ -130,6 +136,25 @@ def window_start(end: date, n: int, unit: str) -> date:
     raise AssertionError("unreachable")
 
 
+def quoted(raw: BarSeries) -> BarSeries:
+    """The adjusted view as a venue would quote it: prices to 1e-4, and high / low kept
+    around open and close (scaling in floating point can leave the high an ulp under the
+    close, which our own validator rightly refuses)."""
+    adj = raw.adjusted_view()
+    o, c = np.round(adj.open, 4), np.round(adj.close, 4)
+    high = np.maximum(np.round(adj.high, 4), np.maximum(o, c))
+    low = np.minimum(np.round(adj.low, 4), np.minimum(o, c))
+    return BarSeries(
+        symbol=raw.symbol,
+        timestamps=raw.timestamps,
+        open=o,
+        high=high,
+        low=low,
+        close=c,
+        volume=raw.volume,
+    )
+
+
 @dataclass
 class HistoryDesk:
     """The simulator's historical data service."""
@@ -154,7 +179,7 @@ class HistoryDesk:
                 (p for s in SUFFIXES if (p := self.folder / f"{listing.symbol}{s}").is_file()),
                 None,
             )
-            self._series[listing.symbol] = load_bars(path) if path else None
+            self._series[listing.symbol] = quoted(load_bars(path)) if path else None
         return self._series[listing.symbol]
 
     def last_close(self, listing: Listing) -> float | None:
