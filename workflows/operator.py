@@ -233,7 +233,10 @@ class OperatorService:
             raise
         except ProposalRefusedError as exc:
             code = _PROPOSAL_CODES.get(exc.code, DenialCode.PROPOSAL_REFUSED)
-            raise CommandRefusedError(code, str(exc), outcome=Outcome.DENIED) from None
+            detail = str(exc)
+            if code.value == exc.code.value:  # "SELF_APPROVAL: ..." once, not twice
+                detail = detail.removeprefix(f"{exc.code.value}: ")
+            raise CommandRefusedError(code, detail, outcome=Outcome.DENIED) from None
         except NotFoundError as exc:
             raise CommandRefusedError(DenialCode.NOT_FOUND, str(exc)) from None
         except Exception as exc:  # a transport must get an answer, never a traceback

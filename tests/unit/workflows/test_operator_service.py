@@ -291,6 +291,7 @@ async def test_approve_when_own_proposal_then_self_approval(
     pid = submitted.data.proposal.id  # type: ignore[union-attr]
     own = await say(service, ada, f"proposals approve {pid} --totp {code(secret, clock)}")
     assert own.code is DenialCode.SELF_APPROVAL and own.outcome is Outcome.DENIED
+    assert own.message.count("SELF_APPROVAL") == 1  # the code once, not repeated
 
 
 async def test_proposals_and_config_when_desks_not_built_then_not_available(
