@@ -21,7 +21,7 @@ import talib
 
 import tools.indicators as ti
 from benchmarks._timing import section
-from tools.indicators.panel import IndicatorSpec, panel
+from tools.indicators import IndicatorSpec, panel
 
 N_BARS = 1_000_000
 PANEL_SYMBOLS = 500

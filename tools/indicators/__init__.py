@@ -25,18 +25,30 @@ Panel
 -----
 ``panel(open_, high, low, close, volume, [IndicatorSpec("rsi", {"timeperiod": 14}), ...])``
 computes several indicators on (symbols × bars) arrays in one call, parallel over symbols,
-with the same kernels (see ``tools.indicators.panel``).
+with the same kernels (module ``tools.indicators._panel``).
+
+Loading
+-------
+Importing this package loads no kernel module: each name is imported from its module on
+first use (PEP 562 ``__getattr__``), so ``from tools.indicators import atr`` loads only
+``volatility`` and its Numba kernels, not the other indicators or the panel.
 """
 
-from tools.indicators.bollinger import bbands
-from tools.indicators.channels import donchian, keltner
-from tools.indicators.directional import adx, minus_di, plus_di
-from tools.indicators.momentum import macd, mom, roc, rsi
-from tools.indicators.moving_averages import dema, ema, kama, sma, tema, wma
-from tools.indicators.oscillators import cci, stoch, willr
-from tools.indicators.panel import IndicatorSpec, panel
-from tools.indicators.volatility import atr, natr, trange
-from tools.indicators.volume import mfi, obv
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real signatures for type checkers; at run time, see __getattr__
+    from tools.indicators._panel import IndicatorSpec, panel
+    from tools.indicators.bollinger import bbands
+    from tools.indicators.channels import donchian, keltner
+    from tools.indicators.directional import adx, minus_di, plus_di
+    from tools.indicators.momentum import macd, mom, roc, rsi
+    from tools.indicators.moving_averages import dema, ema, kama, sma, tema, wma
+    from tools.indicators.oscillators import cci, stoch, willr
+    from tools.indicators.volatility import atr, natr, trange
+    from tools.indicators.volume import mfi, obv
 
 # The indicator functions (what ``panel`` accepts as ``IndicatorSpec.indicator``).
 INDICATOR_NAMES: tuple[str, ...] = (
@@ -66,6 +78,37 @@ INDICATOR_NAMES: tuple[str, ...] = (
     "wma",
 )
 
+# Public name -> the module (in this package) that defines it.
+_MODULE_OF: dict[str, str] = {
+    "bbands": "bollinger",
+    "donchian": "channels",
+    "keltner": "channels",
+    "adx": "directional",
+    "minus_di": "directional",
+    "plus_di": "directional",
+    "macd": "momentum",
+    "mom": "momentum",
+    "roc": "momentum",
+    "rsi": "momentum",
+    "dema": "moving_averages",
+    "ema": "moving_averages",
+    "kama": "moving_averages",
+    "sma": "moving_averages",
+    "tema": "moving_averages",
+    "wma": "moving_averages",
+    "cci": "oscillators",
+    "stoch": "oscillators",
+    "willr": "oscillators",
+    "IndicatorSpec": "_panel",
+    "panel": "_panel",
+    "atr": "volatility",
+    "natr": "volatility",
+    "trange": "volatility",
+    "mfi": "volume",
+    "obv": "volume",
+}
+
+# Every key of _MODULE_OF plus INDICATOR_NAMES (a test holds them together).
 __all__ = [
     "INDICATOR_NAMES",
     "IndicatorSpec",
@@ -95,3 +138,17 @@ __all__ = [
     "willr",
     "wma",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``name`` from its module on first use and keep it here (PEP 562)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

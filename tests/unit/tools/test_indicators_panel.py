@@ -9,7 +9,7 @@ import pytest
 
 import tools.indicators as ti
 from tests.unit.tools.conftest import DailyBars
-from tools.indicators.panel import IndicatorSpec, panel
+from tools.indicators._panel import IndicatorSpec, panel
 
 # One spec per indicator, with non-default parameters where it has any.
 SPECS_AND_CALLS: list[tuple[IndicatorSpec, Any]] = [
@@ -168,6 +168,6 @@ def test_panel_when_no_specs_or_no_inputs_then_value_error() -> None:
 
 def test_panel_kernel_when_compiled_then_parallel_over_symbols() -> None:
     """The symbol loop is a ``numba.prange`` loop only in a ``parallel=True`` kernel."""
-    from tools.indicators.panel import _panel_kernel
+    from tools.indicators._panel import _panel_kernel
 
     assert _panel_kernel.targetoptions.get("parallel") is True
