@@ -3,7 +3,7 @@
 Each module exposes ``run() -> str`` returning a Markdown section (a heading, a table of
 measured times and ratios against the reference measured in the same run). Sections are
 printed and written to benchmarks/RESULTS.md together with the machine description.
-Run one module with ``python -m benchmarks bench_indicators``.
+Run one module with ``python -m benchmarks bench_indicators`` (or ``indicators``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv: list[str]) -> int:
     names = sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
-    if argv:
-        names = [n for n in names if n in argv]
+    if argv:  # full names or short ones: bench_research or research
+        names = [n for n in names if n in argv or n.removeprefix("bench_") in argv]
     sections: dict[str, str] = {}
     for name in names:
         print(f"== {name}", flush=True)

@@ -137,3 +137,11 @@ def test_sweep_when_bar_file_invalid_then_problems_and_exit_1(tmp_path: Path) ->
 def test_research_help_when_asked_then_explains_grid_and_scheduler(command: str) -> None:
     code, out, _ = invoke(command, "--help")
     assert code == 0 and "--grid" in out and "--scheduler" in out and "--json" in out
+
+
+def test_sweep_when_table_then_best_trials_ranked_and_overfitting_figures() -> None:
+    code, out, err = invoke("sweep", "--strategy", "momentum", "--grid", "lookback=5:60:5",
+                            "--symbols", "IBM", "--objective", "sortino")  # fmt: skip
+    assert code == 0, err
+    assert "best 10 of 12 by sortino" in out and "lookback=" in out
+    assert "deflated Sharpe ratio" in out and "PBO (CSCV, 16 blocks)" in out
