@@ -1,8 +1,8 @@
 """GET /api/v1/feed: the live A2A feed as Server-Sent Events (``text/event-stream``).
 
-On connect: the newest ``backlog`` messages of the data source's journal, then every new
-one as it is journaled, each as ``event: a2a`` with the message id as the event id and a
-``JournalMessage`` as JSON data. Where they come from:
+On connect: the newest ``backlog`` messages (``?backlog=N``, 0..200) of the data
+source's journal, then every new one as it is journaled, each as ``event: a2a`` with the
+message id as the event id and a ``JournalMessage`` as JSON data. Where they come from:
 
 - with a Redis bus (``bus.kind = redis``) and the main store as the source: the bus's
   ``a2a.messages`` stream (``adapters/bus/journal_tap.py`` publishes every journaled
@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from adapters.api.auth import Principal
@@ -41,6 +41,7 @@ from core.ports import Store
 
 log = logging.getLogger("quorum.api.feed")
 TAIL_WINDOW = 200
+MAX_BACKLOG = 200
 SEEN = 2000  # message ids remembered to drop duplicates (backlog vs live, resumed reads)
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 Auth = Annotated[Principal, Depends(principal)]
@@ -144,10 +145,10 @@ async def _journal(ctx: ApiContext, seen: deque[str], failed: Follower) -> Journ
     return JournalFollower(ctx.data, last)
 
 
-async def events(ctx: ApiContext, request: Request) -> AsyncIterator[str]:
+async def events(ctx: ApiContext, request: Request, backlog_n: int) -> AsyncIterator[str]:
     options = ctx.feed
-    newest = await asyncio.to_thread(ctx.data.tail, max(1, options.backlog))
-    backlog = newest[-options.backlog :] if options.backlog else []
+    newest = await asyncio.to_thread(ctx.data.tail, max(1, backlog_n))
+    backlog = newest[-backlog_n:] if backlog_n else []
     seen: deque[str] = deque(maxlen=SEEN)
     yield "retry: 3000\n\n"
     for m in backlog:
@@ -191,9 +192,16 @@ async def events(ctx: ApiContext, request: Request) -> AsyncIterator[str]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )
-def feed(request: Request, who: Auth) -> StreamingResponse:
-    """The live A2A feed (Server-Sent Events): ``a2a``, ``ready`` and ``heartbeat`` events."""
+def feed(
+    request: Request,
+    who: Auth,
+    backlog: Annotated[int | None, Query(ge=0, le=MAX_BACKLOG)] = None,
+) -> StreamingResponse:
+    """The live A2A feed (Server-Sent Events): ``a2a``, ``ready`` and ``heartbeat``
+    events; ``backlog`` newest messages first (default: the server's, 20)."""
     ctx = context_of(request)
     ctx.read(who, request, like="explain")
+    n = ctx.feed.backlog if backlog is None else backlog
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(ctx, request), media_type="text/event-stream", headers=headers)
+    stream = events(ctx, request, n)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)

@@ -9,6 +9,7 @@ background at startup rather than on import (``adapters.api.app.WARM_IMPORTS``).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from adapters.api.schemas import (
@@ -29,6 +30,7 @@ from workflows.operator_reads import cycle_brief, find_cycle, last_cycle_doc
 WORKFLOW_DESK = "workflow"  # messages the workflow itself journals (notes, risk gate)
 DESK_MESSAGES = 25  # the newest messages shown per desk
 TAIL_WINDOW = 256  # the first journal window searched for a ?before= cursor
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class BadCursorError(NotFoundError):
@@ -80,6 +82,18 @@ def cycles_view(store: Store) -> CyclesView:
 
     docs = sorted(enumerate(store.documents(CYCLES)), key=lambda p: (str(p[1].get("as_of")), p[0]))
     return CyclesView(rows=[cycle_brief(doc) for _, doc in docs])
+
+
+def resolve_cycle(store: Store, ref: str) -> str:
+    """A cycle reference as the operator service finds it: a date (``2013-02-27``) that
+    is no cycle id names the latest cycle recorded for that day, whatever its id
+    (a simulation's are ``sim-<name>-<date>``); anything else is kept as it is."""
+    from workflows.service import CYCLES
+
+    if not DATE.match(ref) or store.get_document(CYCLES, f"cycle-{ref}") is not None:
+        return ref
+    same_day = [d for d in store.documents(CYCLES) if str(d.get("as_of")) == ref]
+    return str(same_day[-1].get("cycle_id") or ref) if same_day else ref
 
 
 def journal_page(
@@ -163,7 +177,7 @@ def desks_view(store: Store, ref: str | None = None) -> DesksView:
     """A cycle's messages grouped by the sender's desk (default: the latest cycle)."""
     if ref is None and last_cycle_doc(store) is None:
         return DesksView(cycle=None, desks=[])
-    doc = find_cycle(store, ref)
+    doc = find_cycle(store, resolve_cycle(store, ref) if ref else None)
     brief = cycle_brief(doc)
     groups: dict[str, list[JournalMessage]] = {}
     for m in store.messages_by_cycle(brief.cycle_id):

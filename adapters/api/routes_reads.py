@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from adapters.api.auth import Principal
@@ -25,6 +26,7 @@ from adapters.api.reads import (
     equity_history,
     fills_view,
     journal_page,
+    resolve_cycle,
 )
 from adapters.api.schemas import (
     Answer,
@@ -104,8 +106,11 @@ async def explain(request: Request, who: Auth, ref: str) -> Answer[ExplainView]:
 async def report(request: Request, who: Auth, ref: str) -> Answer[ReportView]:
     """A cycle's report (``ref``: its id, its date, or ``latest``); rewritten from the
     journal when its file is gone."""
-    args = [] if ref == "latest" else [ref]
-    return await context_of(request).answer(who, ReportView, "report", args)
+    ctx = context_of(request)
+    if ref == "latest":
+        return await ctx.answer(who, ReportView, "report", [])
+    cycle = await run_in_threadpool(resolve_cycle, ctx.data, ref)
+    return await ctx.answer(who, ReportView, "report", [cycle])
 
 
 @router.get("/cycles/{ref}/report.html", tags=["reads"], response_class=HTMLResponse)

@@ -127,6 +127,11 @@ def test_report_and_explain_when_asked_by_cycle_and_client_ref_then_found(
     first = api.get("/cycles", headers=h).json()["data"]["rows"][0]
     report = api.get(f"/cycles/{first['cycle_id']}/report", headers=h).json()["data"]
     assert Path(report["path"]).exists() and report["cycle"]["cycle_id"] == first["cycle_id"]
+    by_date = api.get(f"/cycles/{first['date']}/report", headers=h).json()["data"]
+    assert by_date["cycle"]["cycle_id"] == first["cycle_id"]
+    latest = api.get("/cycles/latest/report", headers=h).json()["data"]
+    assert latest["cycle"]["date"] == "2013-02-28"
+    assert api.get("/cycles/2031-01-02/report", headers=h).status_code == 404
     html = api.get(f"/cycles/{first['cycle_id']}/report.html", headers=h)
     assert html.status_code == 200 and first["cycle_id"] in html.text
     order = report["summary"]["orders"][0]
@@ -191,6 +196,8 @@ def test_desks_when_last_cycle_then_messages_grouped_by_sender_desk(
     for d in data["desks"]:
         assert {m["desk"] for m in d["messages"]} == {d["desk"]}
         assert {m["cycle_id"] for m in d["messages"]} == {data["cycle"]["cycle_id"]}
+    earlier = api.get("/desks", params={"cycle": "2013-02-26"}, headers=ops.header("vic"))
+    assert earlier.json()["data"]["cycle"]["date"] == "2013-02-26"
 
 
 def test_feed_when_connected_then_backlog_ready_and_heartbeat(
@@ -215,6 +222,14 @@ def test_feed_when_connected_then_backlog_ready_and_heartbeat(
     assert kinds[:backlog] == ["a2a"] * backlog
     assert kinds[backlog] == "ready" and events[backlog][1]["via"] == "journal"
     assert kinds[-1] == "heartbeat" and events[-1][1]["source"] == SOURCE
+    with (
+        httpx.Client(base_url=live[0].url, timeout=30) as client,
+        client.stream(
+            "GET", "/api/v1/feed", params={"backlog": 0}, headers=ops.header("vic")
+        ) as response,
+    ):
+        first = next(line for line in response.iter_lines() if line.startswith("event: "))
+    assert first == "event: ready"  # no backlog asked for
 
 
 def test_openapi_when_fetched_then_real_schemas_for_answers_and_errors(
