@@ -21,7 +21,7 @@ import pytest
 
 from adapters.api.context import FeedOptions
 from tests.conftest import REPO_ROOT
-from tests.integration.api_kit import (
+from tests.integration.api.kit import (
     SIM_NAME,
     LiveServer,
     Operators,

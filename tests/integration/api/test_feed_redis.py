@@ -17,7 +17,7 @@ from adapters.bus.journal_tap import tapped
 from adapters.bus.redis.streams import RedisStreamBus
 from config.settings import load_settings
 from core.messages import Envelope, Note
-from tests.integration.api_kit import SYMBOLS, live_app
+from tests.integration.api.kit import SYMBOLS, live_app
 from tests.unit.workflows.operator_kit import Clock
 from workflows.operators import Role
 

@@ -24,6 +24,7 @@ import uvicorn
 from adapters.api.app import build_context, create_app
 from adapters.api.context import ApiContext, FeedOptions
 from adapters.runtime import run_simulation, with_overrides
+from adapters.storage.sqlite import SqliteStore
 from config.settings import Settings, load_settings
 from tests.unit.workflows.operator_kit import Clock
 from workflows.operators import Role
@@ -31,6 +32,7 @@ from workflows.operators import Role
 SYMBOLS = ["AAPL", "GOOG", "IBM", "MSFT"]
 SIM_FROM, SIM_TO = date(2013, 2, 25), date(2013, 2, 28)  # a GOOG buy, its fill and stop
 SIM_NAME = "demo-2013-02-25_2013-02-28"
+SOURCE = f"simulation:{SIM_NAME}"
 
 
 def api_settings(state_dir: Path, **api: Any) -> Settings:
@@ -133,3 +135,15 @@ def live_app(
         yield server, ops
     finally:
         server.stop()
+
+
+def sim_store(sim_dir: Path) -> SqliteStore:
+    return SqliteStore(sim_dir / "simulations" / SIM_NAME / "quorum.db")
+
+
+def audit_actions(live: tuple[LiveServer, Operators]) -> list[tuple[str, str, dict[str, Any]]]:
+    records = live[0].ctx.store.audit_records()
+    return [(r.actor, r.action, r.data) for r in records]
+
+
+Live = tuple[LiveServer, Operators]
