@@ -32,7 +32,7 @@ from adapters.api.errors import CrashGuard, install
 from adapters.api.source import AUTO, SourceKind, choose_source
 from adapters.chat.bridge import ServiceLoop
 from core.notifications import Notifier
-from workflows.operators import utc_now
+from workflows.operators import TOKENS, utc_now
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -143,6 +143,8 @@ def create_app(settings: Settings, *, context: ApiContext | None = None, **kw: o
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=warm, name="quorum-api-warm", daemon=True).start()
         log.info("serving source=%s (%s)", ctx.label, ctx.source.reason)
+        if not any(not d.get("revoked_at") for d in ctx.store.documents(TOKENS)):
+            log.warning("no operator has an API token yet: quorum operators token NAME")
         try:
             yield
         finally:

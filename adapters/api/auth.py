@@ -24,6 +24,7 @@ Several servers behind a balancer would each allow the full rate.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -42,6 +43,7 @@ from config.logging import register_secrets
 from core.audit import AuditLog
 from workflows.operators import Operator, OperatorRegistry, utc_now
 
+log = logging.getLogger("quorum.api.auth")
 SESSION_COOKIE = "quorum_session"
 SESSION_TTL = timedelta(hours=8)
 MAX_BUCKETS = 10_000  # idle, full buckets beyond this are forgotten
@@ -157,19 +159,23 @@ class Authenticator:
         wait, first = self.limits.take(f"client:{self.client(request)}")
         if wait:
             if first:
-                self._audit("api:rate_limited", request, {"code": code.value, "scope": "client"})
+                data = {"code": code.value, "scope": "client"}
+                self._audit(ANONYMOUS, "api:rate_limited", request, data)
             return rate_limited(wait, self.limits.per_minute)
-        self._audit("api:auth_refused", request, {"code": code.value})
+        self._audit(ANONYMOUS, "api:auth_refused", request, {"code": code.value})
         return unauthorized(code, context)
 
-    def _audit(self, action: str, request: Request, data: dict[str, str]) -> None:
+    def _audit(self, actor: str, action: str, request: Request, data: dict[str, str]) -> None:
         record = {
             **data,
             "method": request.method,
             "path": request.url.path,
             "client": self.client(request),
         }
-        self.audit.append(ANONYMOUS, action, record)
+        try:
+            self.audit.append(actor, action, record)
+        except Exception as exc:  # the refusal stands even if the audit store is down
+            log.warning("refused request not audited: %s", type(exc).__name__)
 
     def credential(self, request: Request) -> tuple[str, Literal["bearer", "session"]]:
         header = request.headers.get("authorization")
@@ -209,11 +215,7 @@ class Authenticator:
         wait, first = self.limits.take(key)
         if wait:
             if first:
-                self.audit.append(
-                    operator.name,
-                    "api:rate_limited",
-                    {"scope": "token", "method": request.method, "path": request.url.path},
-                )
+                self._audit(operator.name, "api:rate_limited", request, {"scope": "token"})
             raise rate_limited(wait, self.limits.per_minute)
         return Principal(operator=operator, key=key, via=via)
 
