@@ -88,13 +88,7 @@ class ApiContext:
         result = await self.execute(principal, command, args, totp)
         if not isinstance(result.data, view):  # pragma: no cover - a service contract break
             raise ApiError(500, DenialCode.COMMAND_FAILED.value, f"command={command} view?")
-        return Answer(
-            source=self.label,
-            operator=principal.operator.name,
-            command=result.command,
-            message=result.message,
-            data=result.data,
-        )
+        return self.wrap(principal, result.command, result.message, result.data)
 
     def read(self, principal: Principal, request: Request, like: str) -> None:
         """Before a read only the API offers: the role the service's ``like`` command

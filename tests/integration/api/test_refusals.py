@@ -173,3 +173,31 @@ def test_requests_when_token_exceeds_its_rate_then_429_with_retry_after(
         actions = [r.action for r in server.ctx.store.audit_records()]
         assert actions.count("api:rate_limited") == 2  # once per bucket, not per request
         assert actions.count("api:auth_refused") == 3
+
+
+def test_api_read_when_role_below_the_like_command_then_403_and_audited(
+    live: tuple[LiveServer, Operators],
+) -> None:
+    """The API's own reads take their role from the service's command table: a read gated
+    like `kill` (trader) refuses a viewer (no such read exists today: all are viewer)."""
+    from starlette.requests import Request
+
+    from adapters.api.auth import Principal, token_key
+    from adapters.api.errors import ApiError
+
+    ctx = live[0].ctx
+    vic = ctx.service.registry.require("vic")
+    who = Principal(operator=vic, key=token_key(live[1].tokens["vic"]), via="bearer")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/v1/x",
+        "query_string": b"",
+        "headers": [],
+    }
+    with pytest.raises(ApiError) as refused:
+        ctx.read(who, Request(scope), like="kill")
+    assert refused.value.status == 403 and refused.value.detail.code == "ROLE_FORBIDDEN"
+    assert "needs=trader" in refused.value.detail.message
+    actor, action, data = audit_actions(live)[-1]
+    assert (actor, action, data["outcome"]) == ("vic", "api:read", "denied")
