@@ -188,3 +188,27 @@ def test_openapi_when_fetched_then_real_schemas_for_answers_and_errors(
     assert {"200", "401", "403", "422", "429"} <= set(post["responses"])
     for path in ("/api/v1/journal", "/api/v1/equity", "/api/v1/proposals/{proposal_id}/approve"):
         assert path in doc["paths"]
+
+
+def test_pnl_source_help_when_asked_then_the_simulation_and_the_viewer_commands(
+    api: httpx.Client, ops: Operators, sim_dir: Path
+) -> None:
+    h = ops.header("vic")
+    pnl = api.get("/pnl", params={"days": 2}, headers=h).json()["data"]
+    store = sim_store(sim_dir)
+    try:
+        curve = equity_curve(store)
+    finally:
+        store.close()
+    assert [(r["date"], r["equity"]) for r in pnl["rows"]] == [
+        (d.isoformat(), e) for d, e in curve[-2:]
+    ]
+    assert pnl["total_pnl"] == pytest.approx(curve[-1][1] - curve[-3][1])
+    source = api.get("/source", headers=h).json()["data"]
+    assert (source["kind"], source["label"]) == ("simulation", SOURCE)
+    assert source["path"].endswith(f"simulations/{SIM_NAME}/quorum.db")
+    commands = api.get("/help", headers=h).json()["data"]["commands"]
+    names = {c["name"] for c in commands}
+    assert {"status", "positions", "proposals list"} <= names and "kill" not in names
+    bad = api.get("/pnl", params={"days": 0}, headers=h)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "days"
