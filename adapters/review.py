@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,10 +42,12 @@ def audit_log(settings: Settings, store: Store) -> AuditLog:
 
 
 def config_desk(settings: Settings, store: Store) -> ConfigVersions:
+    """The settings' values are computed only when needed (they import the strategy
+    kernels): showing or diffing stored versions never needs them."""
     from workflows.config_keys import settings_values
     from workflows.config_versions import ConfigVersions
 
-    return ConfigVersions(store, audit_log(settings, store), settings_values(settings))
+    return ConfigVersions(store, audit_log(settings, store), lambda: settings_values(settings))
 
 
 def last_sessions(market: MarketData, symbols: Sequence[str], count: int) -> list[date]:
@@ -97,6 +100,7 @@ async def simulate_values(
             reports_dir=workdir / "reports",
             config_values=values,
             locked=False,
+            reports=False,  # the scratch dir is deleted: drawing 2 x N charts is wasted time
         ) as service:
             for day in sessions:
                 summary = await service.run(day, cycle_id=f"evidence-{day.isoformat()}")
@@ -111,6 +115,38 @@ async def simulate_values(
     return run
 
 
+class _LazyMarket(Collection[str]):
+    """The market data, loaded on first use; as a collection, its symbols (what the
+    review's validation checks a proposed universe against)."""
+
+    def __init__(self, settings: Settings, market: MarketData | None) -> None:
+        self._settings = settings
+        self._market = market
+        self._symbols: frozenset[str] | None = None
+
+    @property
+    def market(self) -> MarketData:
+        if self._market is None:
+            from adapters.runtime import load_market
+
+            self._market = load_market(self._settings)
+        return self._market
+
+    def _known(self) -> frozenset[str]:
+        if self._symbols is None:
+            self._symbols = frozenset(self.market.symbols())
+        return self._symbols
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._known()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known())
+
+    def __len__(self) -> int:
+        return len(self._known())
+
+
 def make_proposal_service(
     settings: Settings,
     store: Store,
@@ -120,38 +156,50 @@ def make_proposal_service(
     clock: Callable[[], datetime] | None = None,
     evidence: EvidenceSettings | None = None,
 ) -> ProposalService:
-    """The proposal desk on ``store``; its graph checkpoints in ``state_dir``."""
-    from adapters.runtime import load_market
-    from workflows.checkpointer import sqlite_checkpointer
-    from workflows.proposal_evidence import EvidenceSettings, compute_evidence
-    from workflows.proposal_review import ReviewDeps, trial_sharpes
+    """The proposal desk on ``store``; its graph checkpoints in ``state_dir``. What only
+    a review needs — the market data (pandas), the evidence kernels (Numba), the
+    checkpointer (LangGraph) — is loaded when a proposal is validated, evidenced or
+    decided, never to read proposals."""
+    from workflows.proposal_records import ReviewDeps, trial_sharpes
     from workflows.proposal_service import ProposalService
 
-    market = market or load_market(settings)
-    knobs = evidence or EvidenceSettings(
-        folds=settings.proposals.evidence_folds,
-        sim_sessions=settings.proposals.evidence_sessions,
-        backtest_folds=settings.proposals.backtest_folds,
-        backtest_fold_bars=settings.proposals.backtest_fold_bars,
-        starting_cash=settings.broker.starting_cash,
-        slippage_bps=settings.broker.paper.slippage_bps,
-    )
+    lazy = _LazyMarket(settings, market)
+
+    def knobs() -> EvidenceSettings:
+        from workflows.proposal_evidence import EvidenceSettings
+
+        return evidence or EvidenceSettings(
+            folds=settings.proposals.evidence_folds,
+            sim_sessions=settings.proposals.evidence_sessions,
+            backtest_folds=settings.proposals.backtest_folds,
+            backtest_fold_bars=settings.proposals.backtest_fold_bars,
+            starting_cash=settings.broker.starting_cash,
+            slippage_bps=settings.broker.paper.slippage_bps,
+        )
+
+    def saver() -> AbstractAsyncContextManager[Any]:
+        from workflows.checkpointer import sqlite_checkpointer
+
+        return sqlite_checkpointer(settings.state_dir)
 
     async def simulator(values: Mapping[str, Any], sessions: Sequence[date]) -> SimRun:
-        return await simulate_values(settings, store, market, values, sessions)
+        return await simulate_values(settings, store, lazy.market, values, sessions)
 
     async def find_evidence(
         proposal: Proposal, current: dict[str, Any], proposed: dict[str, Any]
     ) -> dict[str, Any]:
+        from workflows.proposal_evidence import compute_evidence
+
+        market, config = lazy.market, knobs()
         symbols = sorted(set(current["universe.symbols"]) | set(proposed["universe.symbols"]))
         return await compute_evidence(
             current,
             proposed,
             list(proposal.changes),
             market=market,
-            sessions=last_sessions(market, symbols, knobs.sim_sessions),
+            sessions=last_sessions(market, symbols, config.sim_sessions),
             simulator=simulator,
-            settings=knobs,
+            settings=config,
             previous=lambda key: trial_sharpes(store, key),
         )
 
@@ -162,9 +210,7 @@ def make_proposal_service(
         audit=audit_log(settings, store),
         notifier=notifier or NullNotifier(),
         clock=clock or utcnow,
-        known_symbols=frozenset(market.symbols()),
+        known_symbols=lazy,
         watch_cycles=settings.proposals.watch_cycles,
     )
-    return ProposalService(
-        deps, lambda: sqlite_checkpointer(settings.state_dir), settings.proposals.expiry_days
-    )
+    return ProposalService(deps, saver, settings.proposals.expiry_days)

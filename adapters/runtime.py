@@ -163,6 +163,7 @@ async def cycle_service(
     locked: bool = True,
     review: bool | None = None,
     notifier: Notifier | None = None,
+    reports: bool = True,
 ) -> AsyncIterator[CycleService]:
     """A ready ``CycleService``; the broker is connected and the checkpointer open until
     the block exits. Every argument left out comes from ``settings``.
@@ -173,7 +174,8 @@ async def cycle_service(
     ``config_values`` (proposal evidence: a candidate configuration). With ``review``
     (default: on for the configured store, off for one passed in) a finished cycle
     submits its agents' proposals to proposal review and runs the watch. ``locked=False``
-    skips the shared cycle lock (a simulation nested in a cycle that holds it)."""
+    skips the shared cycle lock (a simulation nested in a cycle that holds it).
+    ``reports=False`` writes no report files (a throwaway run: proposal evidence)."""
     from adapters.brokers.factory import make_broker
     from adapters.chat.notify import make_notifier
     from adapters.factories import make_control
@@ -254,6 +256,7 @@ async def cycle_service(
             config_version=version,
             after_cycle=after_cycle,
             notifier=notifier,
+            write_reports=reports,
             meta={
                 "llm": llm or settings.llm.provider,
                 "broker": settings.broker.kind,

@@ -87,6 +87,30 @@ class ConfigVersion(BaseModel):
     active: bool = False
 
 
+def decision_refusal(p: Proposal, by: str, *, approve: bool) -> ProposalRefusedError | None:
+    """Why ``by`` may not approve (or reject) ``p`` now, or None. The rules every
+    ``ProposalDesk`` enforces, shared so that a transport can refuse a decision that is
+    bound to fail before an operator's one-time code is spent on it."""
+    if p.status is ProposalStatus.EXPIRED:
+        when = p.expires_at.isoformat() if p.expires_at else "?"
+        return ProposalRefusedError(ProposalRefusal.EXPIRED, f"proposal={p.id} expired_at={when}")
+    if p.status is not ProposalStatus.PENDING:
+        return ProposalRefusedError(
+            ProposalRefusal.NOT_PENDING, f"proposal={p.id} status={p.status.value}"
+        )
+    if not by.strip():
+        return ProposalRefusedError(
+            ProposalRefusal.INVALID_VALUE, "by=<empty> rule=say who decides"
+        )
+    if approve and by == p.author:
+        return ProposalRefusedError(
+            ProposalRefusal.SELF_APPROVAL,
+            f"proposal={p.id} author={p.author} approver={by}"
+            " rule=another admin must approve it",
+        )
+    return None
+
+
 @runtime_checkable
 class ProposalDesk(Protocol):
     """Proposal review as the operator service sees it. Raises ``ProposalRefusedError`` for

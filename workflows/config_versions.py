@@ -46,19 +46,30 @@ def diff_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, lis
 class ConfigVersions:
     """The configuration history of one store. ``baseline`` is every proposable key's
     value from the settings (``config_keys.settings_values``): version 1, and what later
-    settings edits are compared against."""
+    settings edits are compared against. It may be given as a function, called the first
+    time it is needed (reading the history of a store that has one never needs it)."""
 
     def __init__(
         self,
         store: Store,
         audit: AuditLog | None = None,
-        baseline: Mapping[str, Any] | None = None,
+        baseline: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._audit = audit
-        self._baseline = dict(baseline) if baseline is not None else None
+        self._baseline_source = baseline
+        self._baseline_values: dict[str, Any] | None = None
         self._clock = clock
+
+    @property
+    def _baseline(self) -> dict[str, Any] | None:
+        source = self._baseline_source
+        if source is None:
+            return None
+        if self._baseline_values is None:
+            self._baseline_values = dict(source() if callable(source) else source)
+        return self._baseline_values
 
     # -- reading ---------------------------------------------------------------------
     def _raw(self) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ Transports (console, CLI, Slack, Discord, the REST API) parse, call ``execute`` 
 ``execute`` never raises for a refusal or a bad command. It
 1. identifies the caller (an unknown platform user can do nothing),
 2. resolves the command and checks the operator's role,
-3. checks the arguments (before any one-time password is spent),
+3. checks the arguments (before any one-time password is spent), and refuses a decision
+   that is bound to fail (someone's own proposal, one that is not pending, an unknown
+   version) before its code is spent,
 4. for a critical command, checks a fresh TOTP code (replay and lockout included),
 5. runs it, and
 6. appends one audit record for the attempt, allowed or denied, with the arguments
@@ -39,6 +41,7 @@ from workflows.operator_actions import (
     help_answer,
     mode_answer,
     parse_args,
+    precheck,
     proposals_answer,
     read_answer,
     status_answer,
@@ -225,9 +228,10 @@ class OperatorService:
         if problem is not None:
             raise CommandRefusedError(DenialCode.BAD_ARGUMENTS, problem)
         parsed = parse_args(spec, args)
-        if spec.critical:
-            self._check_totp(op, spec, request.totp)
         try:
+            precheck(self._deps, op, spec, parsed)  # a doomed decision spends no code
+            if spec.critical:
+                self._check_totp(op, spec, request.totp)
             view, message = await self._run(op, caller, spec, parsed)
         except CommandRefusedError:
             raise

@@ -22,7 +22,14 @@ from core.audit import AuditLog
 from core.notifications import CycleFailed, CycleFinished, GuardTripped, Notifier
 from core.orders import utcnow
 from core.ports import Store
-from core.proposals import ConfigDesk, ProposalDesk, ProposalStatus
+from core.proposals import (
+    ConfigDesk,
+    ProposalDesk,
+    ProposalRefusal,
+    ProposalRefusedError,
+    ProposalStatus,
+    decision_refusal,
+)
 from core.risk import TradingState
 from workflows.control import TradingControl
 from workflows.operator_commands import COMMANDS, CommandSpec
@@ -94,7 +101,8 @@ def _int(spec: CommandSpec, name: str, text: str, lo: int = 1, hi: int | None = 
     except ValueError:
         raise bad(spec, f"{name}={text!r} rule=a whole number") from None
     if value < lo or (hi is not None and value > hi):
-        raise bad(spec, f"{name}={value} rule={lo}..{hi if hi is not None else 'any'}")
+        rule = f"{lo}..{hi}" if hi is not None else f">={lo}"
+        raise bad(spec, f"{name}={value} rule={rule}")
     return value
 
 
@@ -342,6 +350,26 @@ def _desk(desk: Any, what: str) -> Any:
     if desk is None:
         raise CommandRefusedError(DenialCode.NOT_AVAILABLE, f"{what} is not built yet")
     return desk
+
+
+def precheck(deps: Deps, op: Operator, spec: CommandSpec, parsed: Any) -> None:
+    """Refuse a critical decision that is bound to fail (the proposal is unknown, not
+    pending, expired or the approver's own; the version is unknown or already active)
+    before its one-time code is checked: a code is accepted once, and spending it on a
+    doomed request would leave the next attempt TOTP_REUSED instead of the real reason.
+    The desk checks the same rules again when it decides; this only reads."""
+    if spec.name == "proposals approve":
+        desk: ProposalDesk = _desk(deps.proposals, "proposal review")
+        refused = decision_refusal(desk.get_proposal(parsed[0]), op.name, approve=True)
+        if refused is not None:
+            raise refused
+    elif spec.name == "config rollback":
+        config: ConfigDesk = _desk(deps.config, "configuration versioning")
+        number = parsed[0]
+        if config.version(number).version == config.version(None).version:
+            raise ProposalRefusedError(
+                ProposalRefusal.NO_CHANGE, f"version={number} rule=already the active version"
+            )
 
 
 async def proposals_answer(deps: Deps, op: Operator, spec: CommandSpec, parsed: Any) -> Answer:

@@ -16,76 +16,51 @@
 - **apply**: a new configuration version (idempotent per proposal), audited, and the
   watch over the next cycles starts (``proposal_watch``).
 
-The proposal document (``proposals`` collection) is the record; the graph state holds
-only the proposal id and the decision. ``build_proposal_review()`` returns the graph
-uncompiled; ``ProposalService`` compiles it with the SQLite checkpointer.
+The proposal document (``proposals`` collection, ``proposal_records``) is the record; the
+graph state holds only the proposal id and the decision. ``build_proposal_review()``
+returns the graph uncompiled; ``ProposalService`` compiles it with the SQLite checkpointer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from core.audit import AuditLog
-from core.notifications import Notifier, NullNotifier, ProposalPending
-from core.orders import utcnow
-from core.ports import Store
+from core.notifications import ProposalPending
 from core.proposals import Proposal, ProposalRefusedError, ProposalStatus
 from workflows.config_keys import validate_changes
-from workflows.config_versions import ConfigVersions
+from workflows.proposal_records import (
+    EXPIRY_ACTOR,
+    PROPOSALS,
+    WATCH_KEY,
+    EvidenceFn,
+    ReviewDeps,
+    mark_expired,
+    trial_sharpes,
+    update,
+)
 
-PROPOSALS = "proposals"  # document collection: one Proposal per id
-WATCH_KEY = "proposals.watch"  # kv: the version being watched after an apply
-EXPIRY_ACTOR = "proposal_review.expiry"
-
-EvidenceFn = Callable[[Proposal, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any]]]
-
+__all__ = [
+    "EXPIRY_ACTOR",
+    "PROPOSALS",
+    "WATCH_KEY",
+    "EvidenceFn",
+    "ReviewDeps",
+    "ReviewState",
+    "build_proposal_review",
+    "mark_expired",
+    "trial_sharpes",
+]
 
 class ReviewState(TypedDict, total=False):
     proposal_id: str
     decision: dict[str, Any]
 
 
-@dataclass
-class ReviewDeps:
-    """Run-time context of the review graph (never checkpointed)."""
-
-    store: Store
-    config: ConfigVersions
-    evidence: EvidenceFn
-    audit: AuditLog | None = None
-    notifier: Notifier = field(default_factory=NullNotifier)
-    clock: Callable[[], datetime] = utcnow
-    known_symbols: Collection[str] | None = None
-    watch_cycles: int = 5
-
-    def load(self, proposal_id: str) -> Proposal:
-        doc = self.store.get_document(PROPOSALS, proposal_id)
-        if doc is None:
-            raise KeyError(proposal_id)
-        return Proposal.model_validate(doc)
-
-    def save(self, proposal: Proposal) -> Proposal:
-        self.store.put_document(PROPOSALS, proposal.id, proposal.model_dump(mode="json"))
-        return proposal
-
-    def record(self, actor: str, action: str, proposal: Proposal, **extra: Any) -> None:
-        if self.audit is not None:
-            data = {"proposal_id": proposal.id, "status": proposal.status.value, **extra}
-            self.audit.append(actor, f"proposal:{action}", data)
-
-
 Rt = Runtime[ReviewDeps]
-
-
-def _update(deps: ReviewDeps, proposal: Proposal, **changes: Any) -> Proposal:
-    return deps.save(proposal.model_copy(update=changes))
 
 
 def _decided(
@@ -96,7 +71,7 @@ def _decided(
     **extra: Any,
 ) -> Proposal:
     """``p`` decided by a human: who, when, why."""
-    return _update(
+    return update(
         deps,
         p,
         status=status,
@@ -117,12 +92,12 @@ async def validate(state: ReviewState, runtime: Rt) -> dict[str, Any]:
     try:
         changes = validate_changes(p.changes, current, deps.known_symbols)
     except ProposalRefusedError as exc:
-        refused = _update(
+        refused = update(
             deps, p, status=ProposalStatus.REFUSED, refusal=str(exc), base_version=active.version
         )
         deps.record(p.author, "refused", refused, refusal=str(exc), changes=p.changes)
         return {}
-    _update(
+    update(
         deps,
         p,
         changes=changes,
@@ -145,7 +120,7 @@ async def evidence(state: ReviewState, runtime: Rt) -> dict[str, Any]:
     current = deps.config.values()
     proposed = {**current, **p.changes}
     found = await deps.evidence(p, current, proposed)
-    pending = _update(deps, p, status=ProposalStatus.PENDING, evidence=found)
+    pending = update(deps, p, status=ProposalStatus.PENDING, evidence=found)
     deps.record(p.author, "pending", pending, changes=p.changes)
     deps.notifier.notify(
         ProposalPending(
@@ -157,19 +132,6 @@ async def evidence(state: ReviewState, runtime: Rt) -> dict[str, Any]:
         )
     )
     return {}
-
-
-def trial_sharpes(store: Store, key: str) -> list[float]:
-    """Per-bar Sharpe ratios of every variant evaluated earlier on the same keys (one per
-    proposal's evidence section with that trial key): the trials a deflated Sharpe counts."""
-    out: list[float] = []
-    for doc in store.documents(PROPOSALS):
-        evidence = doc.get("evidence") if isinstance(doc, dict) else None
-        for section in (evidence or {}).get("sections", []):
-            value = section.get("deflated_sharpe", {}).get("sharpe_per_bar")
-            if section.get("trial_key") == key and value is not None:
-                out.append(float(value))
-    return out
 
 
 def headline(found: dict[str, Any]) -> dict[str, Any]:
@@ -243,22 +205,6 @@ async def expire(state: ReviewState, runtime: Rt) -> dict[str, Any]:
     deps = runtime.context
     mark_expired(deps, deps.load(state["proposal_id"]))
     return {}
-
-
-def mark_expired(deps: ReviewDeps, p: Proposal) -> Proposal:
-    """EXPIRED once its window has passed (idempotent)."""
-    if p.status not in (ProposalStatus.PENDING, ProposalStatus.EVALUATING):
-        return p
-    expired = _update(
-        deps,
-        p,
-        status=ProposalStatus.EXPIRED,
-        decided_by=EXPIRY_ACTOR,
-        decided_at=deps.clock(),
-        decision_reason=f"nobody decided by {p.expires_at.isoformat() if p.expires_at else '?'}",
-    )
-    deps.record(EXPIRY_ACTOR, "expire", expired)
-    return expired
 
 
 def build_proposal_review() -> StateGraph[ReviewState, ReviewDeps, ReviewState, ReviewState]:

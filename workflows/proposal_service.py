@@ -15,31 +15,34 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from typing import TYPE_CHECKING, Any
 
 from core.messages import Note
-from core.proposals import Proposal, ProposalRefusal, ProposalRefusedError, ProposalStatus
-from workflows.proposal_review import (
-    PROPOSALS,
-    ReviewDeps,
-    ReviewState,
-    build_proposal_review,
-    mark_expired,
+from core.proposals import (
+    Proposal,
+    ProposalRefusal,
+    ProposalRefusedError,
+    ProposalStatus,
+    decision_refusal,
 )
+from workflows.proposal_records import PROPOSALS, ReviewDeps, mark_expired
 from workflows.proposal_watch import watch_cycle
+
+if TYPE_CHECKING:  # LangGraph is imported when a review runs, never to read proposals
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.graph.state import CompiledStateGraph
+
+    from workflows.proposal_review import ReviewState
+
+    ReviewGraph = CompiledStateGraph[ReviewState, ReviewDeps, ReviewState, ReviewState]
+    SaverFactory = Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
 
 log = logging.getLogger(__name__)
 
 SEQ_KEY = "proposals.seq"
 AGENT_AUTHOR = "proposal_author"
 OPEN = (ProposalStatus.EVALUATING, ProposalStatus.PENDING)
-ReviewGraph = CompiledStateGraph[ReviewState, ReviewDeps, ReviewState, ReviewState]
-SaverFactory = Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
 
 
 def thread(proposal_id: str) -> RunnableConfig:
@@ -62,6 +65,8 @@ class ProposalService:
 
     @asynccontextmanager
     async def graph(self) -> AsyncIterator[ReviewGraph]:
+        from workflows.proposal_review import build_proposal_review
+
         async with self.saver() as saver:
             yield build_proposal_review().compile(checkpointer=saver)
 
@@ -128,20 +133,16 @@ class ProposalService:
             raise _refuse(code, f"{done.refusal.split(': ', 1)[-1]} proposal={done.id}")
         return done
 
-    def _decidable(self, proposal_id: str, by: str) -> Proposal:
+    def _decidable(self, proposal_id: str, by: str, *, approve: bool) -> Proposal:
         p = self.get_proposal(proposal_id)
-        if p.status is ProposalStatus.EXPIRED:
-            raise _refuse(
-                ProposalRefusal.EXPIRED,
-                f"proposal={p.id} expired_at={p.expires_at.isoformat() if p.expires_at else '?'}",
-            )
-        if p.status is not ProposalStatus.PENDING:
-            raise _refuse(ProposalRefusal.NOT_PENDING, f"proposal={p.id} status={p.status.value}")
-        if not by.strip():
-            raise _refuse(ProposalRefusal.INVALID_VALUE, "by=<empty> rule=say who decides")
+        refused = decision_refusal(p, by, approve=approve)
+        if refused is not None:
+            raise refused
         return p
 
     async def _resume(self, p: Proposal, decision: dict[str, Any]) -> Proposal:
+        from langgraph.types import Command
+
         async with self.graph() as app:
             snapshot = await app.aget_state(thread(p.id))
             if "human_review" not in snapshot.next:
@@ -153,18 +154,12 @@ class ProposalService:
         return self.deps.load(p.id)
 
     async def approve(self, proposal_id: str, approver: str, reason: str = "") -> Proposal:
-        p = self._decidable(proposal_id, approver)
-        if approver == p.author:
-            raise _refuse(
-                ProposalRefusal.SELF_APPROVAL,
-                f"proposal={p.id} author={p.author} approver={approver}"
-                " rule=another operator must approve it",
-            )
+        p = self._decidable(proposal_id, approver, approve=True)
         decision = {"decision": "approve", "by": approver, "reason": reason}
         return await self._resume(p, decision)
 
     async def reject(self, proposal_id: str, approver: str, reason: str) -> Proposal:
-        p = self._decidable(proposal_id, approver)
+        p = self._decidable(proposal_id, approver, approve=False)
         if not reason.strip():
             raise _refuse(ProposalRefusal.INVALID_VALUE, "reason=<empty> rule=say why")
         return await self._resume(p, {"decision": "reject", "by": approver, "reason": reason})
@@ -173,6 +168,8 @@ class ProposalService:
     async def sweep(self) -> list[str]:
         """Expire overdue proposals (closing their threads) and finish the evidence of any
         interrupted by a crash; returns the ids touched."""
+        from langgraph.types import Command
+
         touched: list[str] = []
         async with self.graph() as app:
             for p in self._all():

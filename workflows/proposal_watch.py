@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from core.messages import Envelope, Rejection, RiskVerdict, StateChange
 from core.proposals import Proposal, ProposalRefusedError
 from core.risk import DenialCode
-from workflows.proposal_review import WATCH_KEY
+from workflows.proposal_records import WATCH_KEY
 
 if TYPE_CHECKING:
     from workflows.proposal_service import ProposalService

@@ -164,6 +164,7 @@ class CycleService:
     notifier: Notifier = field(default_factory=NullNotifier)  # finished, fills, guards
     config_version: int | None = None  # the configuration version this cycle runs on
     after_cycle: Callable[[str], Awaitable[Any]] | None = None  # proposal review's hook
+    write_reports: bool = True  # False: no report files (a throwaway run, e.g. evidence)
 
     def deps(self) -> CycleDeps:
         return CycleDeps(
@@ -216,6 +217,8 @@ class CycleService:
             run_id = state.get("run_id")  # a report step re-run after a crash: one note
             scope = f"{run_id}|{state['cycle_id']}|report:llm_usage" if run_id else None
             self.store.append_message(stable_ids([usage], scope)[0])
+        if not self.write_reports:
+            return ""
         path = write_cycle_report(
             self.reports_dir,
             summary,

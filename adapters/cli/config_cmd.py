@@ -31,12 +31,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _with_desk(fn: Any) -> Any:
+    from adapters.cli.proposals import refusal_exit
     from adapters.review import config_desk
+    from core.proposals import ProposalRefusedError
 
     s = settings()
     store = open_store(s)
     try:
         return fn(config_desk(s, store))
+    except ProposalRefusedError as exc:  # UNKNOWN_VERSION: version=7 known=1..2
+        raise refusal_exit(exc) from None
     finally:
         store.close()
 
@@ -126,7 +130,8 @@ def rollback(
     the history keeps every version."""
     from adapters.cli.proposals import operator_command
 
-    result = operator_command("config", ["rollback", str(version), reason], actor, totp)
+    retry = f"quorum config rollback {version} --reason R --actor {{actor}} --totp CODE"
+    result = operator_command("config", ["rollback", str(version), reason], actor, totp, retry)
     v = result.data.versions[0]  # type: ignore[union-attr]
     if json_out:
         print_json(v.model_dump(mode="json"))

@@ -36,27 +36,53 @@ def register(app: typer.Typer) -> None:
 
 
 def operator_command(
-    command: str, args: list[str], actor: str | None, totp: str | None = None
+    command: str,
+    args: list[str],
+    actor: str | None,
+    totp: str | None = None,
+    retry: str | None = None,
 ) -> CommandResult:
     """Run one command through the operator service as the local (or ``--actor``)
-    operator; a refusal exits 1 with its one-line reason."""
+    operator; a refusal exits 1 with its one-line reason and what to do next. ``retry``
+    is the command line to suggest to another admin, with ``{actor}`` for their name."""
     import asyncio
 
     from adapters.cli.operators import local_caller, open_service
     from workflows.operator import CommandRequest
-    from workflows.operators import Platform
+    from workflows.operators import Platform, Role
 
     with open_service() as (s, service):
         request = CommandRequest(
             caller=local_caller(s, Platform.CLI, actor), command=command, args=args, totp=totp
         )
         result = asyncio.run(service.execute(request))
+        admins = [o.name for o in service.registry.list() if o.role is Role.ADMIN]
     if not result.ok or result.data is None:
-        hint = ""
-        if result.code is not None and result.code.value == "SELF_APPROVAL":
-            hint = " (another enrolled admin decides it: --actor NAME)"
-        raise fail(result.message + hint, EXIT_INVALID)
+        code = result.code.value if result.code is not None else ""
+        hint = next_step(code, result.operator, admins, retry)
+        raise fail(result.message + (f"; {hint}" if hint else ""), EXIT_INVALID)
     return result
+
+
+def next_step(code: str, operator: str | None, admins: list[str], retry: str | None) -> str:
+    """What a terminal user does after a refusal, as a command where there is one."""
+    if code == "TOTP_REQUIRED":
+        return f"add --totp CODE: the 6-digit code {operator}'s authenticator app shows now"
+    if code == "TOTP_REUSED":
+        return "each code is accepted once: wait for the next one (every 30 s) and run it again"
+    if code == "TOTP_INVALID":
+        return f"use the code {operator}'s authenticator app shows now (its clock must be right)"
+    if code not in ("SELF_APPROVAL", "ROLE_FORBIDDEN") or retry is None:
+        return ""
+    others = [name for name in admins if name != operator]
+    who = "another admin" if code == "SELF_APPROVAL" else "an admin"
+    if others:
+        listed = ", ".join(others)
+        return f"{who} ({listed}) decides it: {retry.format(actor=others[0])}"
+    return (
+        f"no other admin is enrolled: enrol one (quorum operators add NAME --role admin),"
+        f" then {retry.format(actor='NAME')}"
+    )
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -132,6 +158,11 @@ def _desk() -> Any:
     return store, make_proposal_service(s, store)
 
 
+def refusal_exit(exc: Exception) -> typer.Exit:
+    """A ``ProposalRefusedError`` read back as its own one line (its code leads it)."""
+    return fail(str(exc), EXIT_INVALID)
+
+
 # -- commands -----------------------------------------------------------------------------
 @proposals_app.command("list")
 @handle_errors
@@ -168,11 +199,16 @@ def list_cmd(
 @handle_errors
 def show(proposal_id: str = typer.Argument(..., help="e.g. p-1"), json_out: bool = JSON) -> None:
     """One proposal: the change, who made it, its evidence table and the decision."""
+    from core.proposals import ProposalRefusedError
+
     store, desk = _desk()
     try:
-        emit(desk.get_proposal(proposal_id), json_out)
+        found = desk.get_proposal(proposal_id)
+    except ProposalRefusedError as exc:
+        raise refusal_exit(exc) from None
     finally:
         store.close()
+    emit(found, json_out)
 
 
 @proposals_app.command("submit")
@@ -189,18 +225,39 @@ def submit(
     json_out: bool = JSON,
 ) -> None:
     """Propose a configuration change (trader). It is validated first (a risk limit may be
-    tightened, never loosened past the hard caps: refused with the rule, nothing changes),
-    then its evidence is computed and it waits for another operator's decision."""
-    from adapters.review import config_desk
-    from core.proposals import ProposalRefusedError
-    from workflows.config_keys import validate_changes
-
+    tightened, never loosened past the hard caps: refused with the rule, exit 1, nothing
+    changes), then its evidence is computed (a strategy change: a walk-forward backtest,
+    seconds; anything else: two short simulations of the agent graph, about 20 s) and it
+    waits for another admin's decision."""
     parsed: dict[str, str] = {}
     for item in changes:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise fail(f"--set must look like KEY=VALUE, not {item!r}", EXIT_INVALID)
         parsed[key.strip()] = value.strip()
+    _check_submission(parsed, actor, json_out)
+    args = [f"{k}={v}" for k, v in parsed.items()] + ["--reason", reason]
+    result = operator_command("proposals", ["submit", *args], actor)
+    _print_result(result, json_out)
+    p = result.data.proposal  # type: ignore[union-attr]
+    if not json_out and p.status.value == "pending":
+        typer.echo(
+            f"next: an admin other than {p.author} approves it"
+            f" (quorum proposals approve {p.id} --actor ADMIN --totp CODE)"
+            f" or rejects it (quorum proposals reject {p.id} --reason R --actor ADMIN)"
+        )
+
+
+def _check_submission(parsed: dict[str, str], actor: str | None, json_out: bool) -> None:
+    """The keys and values, checked before anything else: a refusal names the rule it
+    broke (to anyone, even before enrolment: the rules are no secret), is audited,
+    records no proposal and exits 1; with --json it is printed as JSON too."""
+    from adapters.cli.operators import local_caller
+    from adapters.review import audit_log, config_desk
+    from core.proposals import ProposalRefusedError
+    from workflows.config_keys import validate_changes
+    from workflows.operators import Platform
+
     s = settings()
     store = open_store(s)
     try:
@@ -209,13 +266,21 @@ def submit(
         known = load_market(s).symbols()
         validate_changes(parsed, config_desk(s, store).values(), known)
     except ProposalRefusedError as exc:
-        typer.echo(f"refused: {exc}")
-        raise fail(str(exc), EXIT_INVALID) from None
+        caller = local_caller(s, Platform.CLI, actor)
+        audit_log(s, store).append(
+            f"cli:{caller.user_id}",
+            "proposal:refused",
+            {"platform": "cli", "display": caller.display, "changes": parsed,
+             "code": exc.code.value, "refusal": str(exc), "recorded": False},
+        )  # fmt: skip
+        if json_out:
+            print_json({"status": "refused", "code": exc.code.value, "refusal": str(exc),
+                        "changes": parsed})  # fmt: skip
+        else:
+            typer.echo(f"refused: {exc}")
+        raise refusal_exit(exc) from None
     finally:
         store.close()
-    args = [f"{k}={v}" for k, v in parsed.items()] + ["--reason", reason]
-    result = operator_command("proposals", ["submit", *args], actor)
-    _print_result(result, json_out)
 
 
 def emit(p: Proposal, json_out: bool) -> None:
@@ -239,7 +304,9 @@ def approve(
 ) -> None:
     """Approve a pending proposal (admin, --totp; never its own author): it is applied as
     a new configuration version, audited, and watched over the next cycles."""
-    _print_result(operator_command("proposals", ["approve", proposal_id], actor, totp), json_out)
+    retry = f"quorum proposals approve {proposal_id} --actor {{actor}} --totp CODE"
+    result = operator_command("proposals", ["approve", proposal_id], actor, totp, retry)
+    _print_result(result, json_out)
 
 
 @proposals_app.command("reject")
@@ -251,7 +318,8 @@ def reject(
     json_out: bool = JSON,
 ) -> None:
     """Reject a pending proposal (admin). Nothing changes in the configuration."""
-    result = operator_command("proposals", ["reject", proposal_id, reason], actor)
+    retry = f"quorum proposals reject {proposal_id} --reason R --actor {{actor}}"
+    result = operator_command("proposals", ["reject", proposal_id, reason], actor, retry=retry)
     _print_result(result, json_out)
 
 

@@ -46,7 +46,7 @@ def test_approve_when_the_author_decides_then_self_approval_and_another_admin_re
     assert section["method"] == "backtest" and len(section["folds"]) == 2
     code, output = _run("proposals", "approve", "p-1", "--actor", "bob", "--totp",
                         pyotp.TOTP(bob).now())  # fmt: skip
-    assert code == 1 and "SELF_APPROVAL" in output and "--actor NAME" in output
+    assert code == 1 and "SELF_APPROVAL" in output and "--actor carol" in output
     rejected = _json("proposals", "reject", "p-1", "--reason", "keep 20", "--actor", "carol")
     assert rejected["status"] == "rejected" and rejected["decided_by"] == "carol"
     assert [p["id"] for p in _json("proposals", "list", "--status", "rejected")] == ["p-1"]
