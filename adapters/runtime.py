@@ -100,7 +100,14 @@ def data_span(market: MarketData, symbols: list[str]) -> tuple[date, date]:
 def check_cycle_date(market: MarketData, symbols: list[str], as_of: date) -> None:
     """Refuse a cycle date outside the data before anything is touched: a cycle after the
     last bar would trade on stale prices (and move the paper account's bar clock past
-    every later session); one before the first bar has nothing to decide on."""
+    every later session); one before the first bar has nothing to decide on.
+
+    Each symbol's bars up to ``as_of`` are asked for first: a fetching provider (IBKR)
+    otherwise knows only its default window (the last ``history_years`` before today),
+    and a past day (the simulator's history ends on 2013-03-01) would look out of range
+    on a fresh cache."""
+    for symbol in symbols:
+        market.bars(symbol, end=as_of)
     first, last = data_span(market, symbols)
     if not first <= as_of <= last:
         raise ConfigurationError(

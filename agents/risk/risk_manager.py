@@ -3,7 +3,8 @@
 
 - Entry (LONG/SHORT not already held that way): ATR volatility-target size —
   ``atr_position_size(equity, cash, close, ATR14, risk_fraction, atr_multiple,
-  max_position_weight)``; zero shares is a denial (``INVALID_QUANTITY``), never a silent skip.
+  max_position_weight)``, and never more than ``max_order_notional / close`` shares; zero
+  shares is a denial (``INVALID_QUANTITY``), never a silent skip.
 - Exit (FLAT or the opposite of a held position): the held quantity.
 
 Intents are checked as one batch, exits first (they free room), then entries by
@@ -58,6 +59,10 @@ def size_idea(
             ctx.limits.max_position_weight,
         )
     )  # fmt: skip
+    # The weight cap scales with equity, the notional cap does not: on a large account
+    # (an IBKR paper account starts at 1,000,000) 30 % of equity is over 250,000, and an
+    # entry sized past the cap would always be denied. Size within it instead.
+    qty = min(qty, int(ctx.limits.max_order_notional // price)) if price > 0 else qty
     figures = {
         "quantity": float(qty),
         "reference_price": price,

@@ -186,6 +186,24 @@ def test_risk_manager_when_entry_then_atr_size_from_tools_and_approved(
     assert sizing["quantity"] == expected > 0 and verdicts(out)["MSFT"].approved
 
 
+def test_risk_manager_when_account_large_then_entry_sized_within_the_notional_cap(
+    make_ctx: MakeContext, store: SqliteStore
+) -> None:
+    # An IBKR paper account (and `quorum ibkr simulate`) starts at 1,000,000: the ATR
+    # size of a low-volatility day there, or of any day on a larger account, is over
+    # max_order_notional (250,000), and such an entry was always denied
+    # NOTIONAL_CAP_EXCEEDED, so no position was ever opened.
+    store.save_snapshot(Portfolio.open(2_000_000.0), "book")
+    ctx = make_ctx()
+    out = risk_manager.run(ctx, [idea(ctx, "GOOG")])
+    sizing = next(m.payload.figures for m in out if isinstance(m.payload, ToolFigures))
+    price, cap = sizing["reference_price"], ctx.limits.max_order_notional
+    uncapped = atr_position_size(2e6, 2e6, price, sizing["atr_14"], 0.01, 2.0, 0.30)
+    assert uncapped * price > cap  # the case: volatility sizing alone breaks the cap
+    assert sizing["quantity"] * price <= cap < (sizing["quantity"] + 1) * price
+    assert verdicts(out)["GOOG"].approved
+
+
 def test_risk_manager_when_state_reducing_then_entries_denied_exits_pass(
     make_ctx: MakeContext, store: SqliteStore
 ) -> None:
