@@ -157,7 +157,11 @@ def make_operator_service(
         symbols = resolve_universe(settings, market)
         day = as_of or data_span(market, symbols)[1]
         check_cycle_date(market, symbols, day)
-        async with cycle_service(settings, store=store, market=market) as service:
+        # The cycle announces itself (finished, fills, guards, a pending proposal) through
+        # this notifier, and runs the proposal review like `quorum cycle run` and the daemon.
+        async with cycle_service(
+            settings, store=store, market=market, notifier=notifier, review=True
+        ) as service:
             return await service.run(day)
 
     broker = settings.broker

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from core.audit import AuditLog
-from core.notifications import CycleFailed, CycleFinished, GuardTripped, Notifier
+from core.notifications import CycleFailed, GuardTripped, Notifier
 from core.orders import utcnow
 from core.ports import Store
 from core.proposals import (
@@ -290,19 +290,9 @@ async def cycle_answer(deps: Deps, as_of: date | None) -> Answer:
         day = as_of.isoformat() if as_of else "latest"
         deps.notifier.notify(CycleFailed(cycle_id=f"cycle-{day}", as_of=day, error=str(exc)))
         raise
+    # A finished cycle is announced by the cycle itself (workflows.cycle_notices), once.
     brief = cycle_brief({"cycle_id": summary.get("cycle_id"), "summary": summary})
     brief = brief.model_copy(update={"date": str(summary.get("date", ""))})
-    deps.notifier.notify(
-        CycleFinished(
-            cycle_id=brief.cycle_id,
-            as_of=brief.date,
-            equity=brief.equity,
-            orders=brief.orders,
-            fills=brief.fills,
-            rejections=len(summary.get("rejected") or []),
-            report=brief.report,
-        )
-    )
     view = CycleRunView(cycle=brief, rejected=len(summary.get("rejected") or []), summary=summary)
     return view, f"cycle {brief.cycle_id} {brief.status}: {brief.orders} orders"
 

@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any
 
 from adapters.chat.bridge import is_public, pending_proposal, result_text
-from adapters.chat.discord_api import message_payload, proposal_buttons
+from adapters.chat.discord_api import COMMAND_NAME, message_payload, proposal_buttons
 from adapters.chat.split import DISCORD_MESSAGE_LIMIT, split_texts
 from workflows.operator import Caller, CommandResult, Platform
 
@@ -43,8 +43,11 @@ def caller_of(payload: Mapping[str, Any]) -> Caller:
 
 def command_options(data: Mapping[str, Any]) -> tuple[str, str | None]:
     """(command line, totp) from the options: ours (``command``, ``totp``), or any shape
-    that spells the command out (sub-command names and option values, in order)."""
-    words: list[str] = []
+    that spells the command out (sub-command names and option values, in order). A slash
+    command named after an operator command (``/status``, ``/halt reason:...``) starts
+    the line with its name."""
+    name = str(data.get("name") or "").strip()
+    words: list[str] = [name] if name and name != COMMAND_NAME else []
     totp: str | None = None
 
     def walk(options: Any) -> None:

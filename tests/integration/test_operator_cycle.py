@@ -47,7 +47,8 @@ async def test_cycle_run_then_reads_when_trader_on_the_console_then_real_results
         order_ref = first.data.summary["orders"][0]["client_ref"]
         second = await service.run_text(tom, "cycle run 2013-02-28")  # fills at the open
         assert second.ok, second.message
-        assert [type(n) for n in notes.sent] == [CycleFinished, CycleFinished]
+        finished = [n.cycle_id for n in notes.sent if isinstance(n, CycleFinished)]
+        assert finished == ["cycle-2013-02-27", "cycle-2013-02-28"]  # each announced once
 
         status = (await service.run_text(tom, "status")).data
         assert isinstance(status, StatusView) and status.equity is not None
