@@ -112,6 +112,18 @@ parse_args() {
 }
 
 check_system() {
+    # The units are the point of a deploy: without systemd running (a container, WSL
+    # without it) a real run would install packages, the user and the code, then stop at
+    # the first systemctl, half done. Checked before anything else, root or not.
+    # QUORUM_DEPLOY_SYSTEMD_DIR exists for the tests only.
+    local systemd_dir=${QUORUM_DEPLOY_SYSTEMD_DIR:-/run/systemd/system}
+    if [[ ! -d $systemd_dir ]]; then
+        if ((DRY_RUN)); then
+            say "warning: systemd is not running here ($systemd_dir is missing): a real run would refuse"
+        else
+            die "systemd is not running here ($systemd_dir is missing): this script installs systemd units; run it on the VPS itself, not in a container (nothing was changed)"
+        fi
+    fi
     if ((EUID != 0)); then
         if ((DRY_RUN)); then
             say "dry run as $(id -un), not root: nothing will be changed (a real run needs root)"

@@ -102,16 +102,40 @@ def test_dry_run_when_an_option_is_bad_then_one_line_error_and_exit_1(
     assert message in result.stderr and result.stderr.count("\n") == 1
 
 
+def unprivileged(*args: str) -> list[str]:
+    """A real (not dry) run as nobody: whatever the script does wrong, it cannot change
+    the machine."""
+    if os.geteuid() != 0:
+        return [str(SCRIPT), *args]
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot drop privileges")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SCRIPT), *args]
+
+
 def test_real_run_when_not_root_then_refused() -> None:
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root without setpriv: cannot drop privileges")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SCRIPT)]
-    else:
-        command = [str(SCRIPT)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    # any directory nobody can see stands in for /run/systemd/system: as if systemd ran
+    env = {**os.environ, "QUORUM_DEPLOY_SYSTEMD_DIR": str(DEPLOY)}
+    result = subprocess.run(unprivileged(), capture_output=True, text=True, timeout=60,
+                            check=False, env=env)  # fmt: skip
     assert result.returncode == 1
     assert "run as root" in result.stderr
+
+
+def test_real_run_when_systemd_not_running_then_refused_before_any_change(
+    tmp_path: Path,
+) -> None:
+    # A container has no systemd: the run used to install packages, the user and the
+    # code, then stop at `systemctl restart systemd-journald`, half installed.
+    env = {**os.environ, "QUORUM_DEPLOY_SYSTEMD_DIR": str(tmp_path / "no-systemd")}
+    result = subprocess.run(unprivileged(), capture_output=True, text=True, timeout=60,
+                            check=False, env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert "systemd is not running here" in result.stderr
+    assert "nothing was changed" in result.stderr and result.stdout == ""
+    dry = subprocess.run(unprivileged("--dry-run"), capture_output=True, text=True,
+                         timeout=120, check=False, env=env)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert "warning: systemd is not running here" in dry.stdout
 
 
 def _units(tmp_path: Path) -> list[Path]:
