@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from adapters.cli.common import fail, handle_errors, open_store, print_json, settings
+from adapters.cli.common import fail, handle_errors, open_store, print_json, print_rows, settings
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -90,16 +90,14 @@ def _query(
 
 
 def _table(columns: list[str], rows: list[list[Any]], empty: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+    """Through ``print_rows``: order ids, client refs and statuses print whole (a rich
+    table cut them to ``ib-e…`` / ``subm…`` at 80 columns)."""
     if not rows:
         typer.echo(empty)
         return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
-    Console().print(table)
+    numeric = {n for row in rows for n, v in enumerate(row) if isinstance(v, int | float)}
+    cells = [[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    print_rows(columns, cells, numeric)
 
 
 @broker_app.command("status")

@@ -137,3 +137,23 @@ def test_broker_when_broker_does_not_answer_then_temporary_error_exit_1(
     result = runner.invoke(app, ["broker", "status", "--broker", "ibkr", "--timeout", "0.2"])
     assert result.exit_code == 1
     assert "did not answer within 0.2s" in result.output
+
+
+def test_broker_orders_when_80_columns_then_ids_refs_and_status_print_whole() -> None:
+    ref = "q-cycle-2013-02-28-stop-988a3dad522a3712"  # a recreated stop's client ref
+
+    async def rest_a_stop() -> None:
+        store = SqliteStore(load_settings().sqlite_file)
+        broker = PaperBroker(store)
+        await broker.connect()
+        stop = OrderIntent(symbol="GOOG", side=OrderSide.SELL, quantity=74,
+                           order_type=OrderType.STOP, stop_price=389.44)  # fmt: skip
+        await broker.place(stop, ref)
+        await broker.disconnect()
+        store.close()
+
+    asyncio.run(rest_a_stop())
+    result = runner.invoke(app, ["broker", "orders"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert ref in result.stdout and "submitted" in result.stdout and "389.44" in result.stdout
+    assert "…" not in result.stdout  # nothing cut (rich used to print `q-cyc…`, `subm…`)
