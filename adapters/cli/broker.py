@@ -229,8 +229,8 @@ def orders(
                 o.intent.order_type.value,
                 o.intent.quantity,
                 o.filled_quantity,
-                o.intent.limit_price or "",
-                o.intent.stop_price or "",
+                o.intent.limit_price or "-",
+                o.intent.stop_price or "-",
                 o.status.value,
             ]
             for o in working
