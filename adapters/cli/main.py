@@ -8,6 +8,7 @@ machinery inside the command body.
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
 
@@ -46,6 +47,22 @@ COMMAND_MODULES = (
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+
+
+def one_line_listings(typer_app: typer.Typer) -> None:
+    """A group's command list shows each command's first docstring paragraph; typer's
+    rich help keeps its line breaks there ("...it is applied as" / "a new configuration
+    version"). Give every command that paragraph as one line instead."""
+    for info in typer_app.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if info.short_help is None and doc:
+            info.short_help = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            one_line_listings(group.typer_instance)
+
+
+one_line_listings(app)
 
 
 def run() -> None:

@@ -114,3 +114,14 @@ def test_audit_verify_when_database_file_is_not_sqlite_then_names_it(monkeypatch
     assert res.exit_code == 2
     assert "quorum.db: cannot open as a Quorum store" in res.output
     assert Path("var/quorum.db").read_bytes() == b"this is not a database" * 100
+
+
+def test_group_help_when_docstrings_wrap_then_each_command_listed_as_one_sentence() -> None:
+    # typer's rich help kept a docstring's line breaks in a group's command list:
+    # "Approve a pending proposal (admin, --totp; never its own author): it is applied as"
+    # then, on a line of its own, "a new configuration version, audited, ...".
+    result = CliRunner().invoke(app, ["proposals", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "it is applied as a new configuration version, audited" in result.stdout
+    result = CliRunner().invoke(app, ["daemon", "--help"], env={"COLUMNS": "200"})
+    assert "missed sessions and the recent events" in result.stdout
