@@ -334,7 +334,10 @@ def cache_section() -> str:
         f"controls; the part attributable to `tools` (its imports plus every later first call) is "
         f"{ours:.2f} s. Without SciPy (a plain install: only the dev extra brings it) the first "
         f"dispatch costs {bare[2] - bare[1]:.2f} s and the whole start {bare[3]:.2f} s: Numba "
-        "imports scipy.linalg on its first dispatch to look for BLAS. Best of 5 warm runs each."
+        "imports scipy.linalg on its first dispatch to look for BLAS. Best of 5 warm runs each; "
+        "load average (1, 5, 15 min) at the end: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f" on {os.cpu_count()} cores."
     )
 
 

@@ -279,7 +279,9 @@ def real_window(draw: st.DrawFn, bars: dict[str, DailyBars]) -> Series:
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_indicator_on_real_window_with_defects_when_compared_with_talib_then_matches(
