@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ib_async import IB
+from ib_async import IB, Stock
 
 from tests.conftest import REPO_ROOT
 
@@ -93,3 +93,21 @@ def test_daemon_once_for_a_past_session_when_nothing_fetched_then_it_fetches_and
     assert ran.returncode == 0, ran.stderr[-3000:]
     event = json.loads(ran.stdout)
     assert (event["kind"], event["session"], event["detail"]) == ("ran", "2013-03-01", "completed")
+
+
+def test_stock_client_when_it_asks_for_the_latest_daily_bars_then_the_simulator_serves_them(
+    simulator: dict[str, Any],
+) -> None:
+    # ib_async's own example: endDateTime='' (now). The simulator's now is its market's,
+    # the last shipped session; it used to answer 162 "no data" (today is past the files).
+    ib = IB()
+    ib.connect("127.0.0.1", simulator["port"], clientId=78, timeout=10)
+    try:
+        bars = ib.reqHistoricalData(Stock("AAPL", "SMART", "USD"), endDateTime="",
+                                    durationStr="30 D", barSizeSetting="1 day",
+                                    whatToShow="TRADES", useRTH=True, formatDate=1)  # fmt: skip
+    finally:
+        ib.disconnect()
+    assert len(bars) == 21  # the sessions of 2013-01-31 .. 2013-03-01
+    assert str(bars[-1].date) == "2013-03-01"
+    assert bars[-1].close == simulator["market_prices"]["AAPL"]  # what a market order pays

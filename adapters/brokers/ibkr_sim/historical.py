@@ -16,7 +16,8 @@ open, high, low, close, volume, WAP, barCount). That one message also ends the r
 HISTORICAL_DATA_END (108) only exists from server version 196 and ib_async 2.1's
 decoder has no handler for it, so the simulator never sends it.
 
-Requests are honoured like IB does for daily bars: ``endDateTime`` ('' = now,
+Requests are honoured like IB does for daily bars: ``endDateTime`` ('' = now, which
+at the simulator is its market's now, the last shipped session,
 ``yyyymmdd hh:mm:ss[ tz]``, ``yyyymmdd-hh:mm:ss`` in UTC) read in the listing's time
 zone; ``durationStr`` 'N D|W|M|Y' counts calendar days, weeks, months or years back from
 the end day (bars strictly after ``end - N`` units and up to the end day). Bad requests
@@ -182,6 +183,16 @@ class HistoryDesk:
             self._series[listing.symbol] = quoted(load_bars(path)) if path else None
         return self._series[listing.symbol]
 
+    def market_now(self, listing: Listing, today: date) -> date:
+        """What ``endDateTime=''`` (now) means here: the simulator's market is the last
+        shipped session (its market orders fill at that close), so a stock client asking
+        for the latest bars gets them, not "no data" because today is past the files."""
+        bars = self.series(listing)
+        if bars is None or not len(bars):
+            return today
+        last: date = bars.timestamps[-1].astype("datetime64[D]").item()
+        return min(today, last)
+
     def last_close(self, listing: Listing) -> float | None:
         bars = self.series(listing)
         return float(bars.close[-1]) if bars is not None and len(bars) else None
@@ -242,6 +253,8 @@ class HistoryDesk:
                 raise BadRequest("keepUpToDate is not supported (no live bars)")
             n, unit = parse_duration(duration)
             last = parse_end(end, listing.time_zone)
+            if not end.strip():
+                last = self.market_now(listing, last)
         except BadRequest as exc:
             return refuse("bad_request", 162, f"{HMDS}{exc}")
         self._served.append((now, listing.symbol, key))
