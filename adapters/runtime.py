@@ -93,7 +93,11 @@ def data_span(market: MarketData, symbols: list[str]) -> tuple[date, date]:
             firsts.append(stamps[0].astype("datetime64[D]").item())
             lasts.append(stamps[-1].astype("datetime64[D]").item())
     if not lasts:
-        raise ConfigurationError(f"no bars at all for {', '.join(symbols)}")
+        raise ConfigurationError(
+            f"no bars at all for {', '.join(symbols)} (the IBKR provider asks for the last"
+            " marketdata.history_years up to today: for older days name the day with"
+            " --date / --session, or fill the cache first: quorum data fetch --from D)"
+        )
     return min(firsts), max(lasts)
 
 

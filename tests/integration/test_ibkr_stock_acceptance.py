@@ -111,3 +111,15 @@ def test_stock_client_when_it_asks_for_the_latest_daily_bars_then_the_simulator_
     assert len(bars) == 21  # the sessions of 2013-01-31 .. 2013-03-01
     assert str(bars[-1].date) == "2013-03-01"
     assert bars[-1].close == simulator["market_prices"]["AAPL"]  # what a market order pays
+
+
+def test_daemon_once_when_ibkr_cache_empty_and_no_session_then_says_how_to_get_older_bars(
+    simulator: dict[str, Any], tmp_path: Path
+) -> None:
+    # No session named: the provider's default window is the last two years up to today,
+    # where the simulator (shipped history to 2013-03-01) has nothing.
+    ran = quorum(fresh_env(tmp_path, simulator["port"]), "daemon", "--once")
+    assert ran.returncode == 2
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no bars at all for AAPL, MSFT, IBM, GOOG")
+    assert "--session" in last and "quorum data fetch --from" in last
