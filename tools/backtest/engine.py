@@ -203,7 +203,7 @@ def _run(
         o, h, lo, c, sig, atr_arr, cfg, equity, exposure, trades, True
     )
     trades = trades[:n_trades]
-    validate_run(h, lo, c, cfg, equity, exposure, trades, status)
+    validate_run(o, h, lo, c, sig, cfg, equity, exposure, trades, status)
 
     # Bar 0 never trades (no earlier signal), so equity[0] == cash: returns start there.
     values = m.all_metrics(equity, exposure, config.periods_per_year).tolist()

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from tools.backtest import metrics as m
 from tools.backtest.engine import BacktestConfig, checked_atr, checked_prices, checked_signals
 from tools.backtest.kernel import CFG_ALLOW_SHORT, N_TR, STATUS_RUINED, simulate
-from tools.backtest.validate import BacktestValidationError
+from tools.backtest.validate import BacktestValidationError, bar_ratios, first_bar_beyond_bound
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,33 +55,20 @@ METRIC_NAMES = (
 
 
 @njit(cache=True)
-def _bar_moves(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    """Relative range of each symbol's bar, gap from the last close included: ``[S + 1, T]``,
-    the last row being the largest over symbols."""
-    n_sym, n_bar = close.shape
-    out = np.zeros((n_sym + 1, n_bar))
-    for t in range(1, n_bar):
-        for s in range(n_sym):
-            top = max(high[s, t], close[s, t - 1])
-            bottom = min(low[s, t], close[s, t - 1])
-            out[s, t] = top / bottom - 1.0
-            out[n_sym, t] = max(out[n_sym, t], out[s, t])
-    return out
-
-
-@njit(cache=True)
 def _fill_metrics(
     row: FloatArray,
+    ratios: FloatArray,
+    signal: npt.NDArray[np.int8],
     equity: FloatArray,
     exposure: FloatArray,
-    moves: FloatArray,
     cfg: FloatArray,
     n_trades: int,
     n_wins: int,
     status: int,
     ppy: float,
-    planned: float,
 ) -> None:
+    """One run's metrics, and ``M_INVALID`` set when the run fails the checks a sweep can
+    make without a trade list (``ratios``: ``bar_ratios`` of the run's own prices)."""
     row[M_TOTAL_RETURN] = m.total_return(equity)
     row[M_CAGR] = m.cagr(equity, ppy)
     row[M_SHARPE] = m.sharpe(equity, ppy)
@@ -92,17 +79,11 @@ def _fill_metrics(
     row[M_N_TRADES] = n_trades
     row[M_EQUITY_FINAL] = equity[-1]
     row[M_RUINED] = 1.0 if status == STATUS_RUINED else 0.0
-    invalid = False
+    invalid = cfg[CFG_ALLOW_SHORT] == 0.0 and status == STATUS_RUINED
     for t in range(equity.shape[0]):
-        if not np.isfinite(equity[t]):
-            invalid = True
-        elif t > 0 and equity[t - 1] > 0.0:
-            lev = max(exposure[t - 1], exposure[t], planned)
-            bound = lev * moves[t] * (1.0 + moves[t]) + 0.01
-            if abs(equity[t] / equity[t - 1] - 1.0) > bound:
-                invalid = True
-    if cfg[CFG_ALLOW_SHORT] == 0.0 and status == STATUS_RUINED:
-        invalid = True
+        invalid = invalid or not np.isfinite(equity[t])
+    if not invalid:
+        invalid = first_bar_beyond_bound(ratios, signal, cfg, equity, exposure)[0] >= 0
     row[M_INVALID] = 1.0 if invalid else 0.0
 
 
@@ -117,7 +98,6 @@ def sweep_kernel(
     cfgs: FloatArray,
     shared_cash: bool,
     ppy: float,
-    planned: FloatArray,
 ) -> FloatArray:
     """Metrics ``[P, N_METRICS]`` (shared cash) or ``[P, S, N_METRICS]`` flattened to
     ``[P * S, N_METRICS]`` (independent symbols) for ``signals[P, S, T]``."""
@@ -125,7 +105,7 @@ def sweep_kernel(
     n_jobs = n_set if shared_cash else n_set * n_sym
     out = np.empty((n_jobs, N_METRICS))
     no_trades = np.empty((1, N_TR))
-    moves = _bar_moves(high, low, close)
+    ratios = bar_ratios(open_, high, low, close)  # once for every run
     for job_index in prange(n_jobs):
         job = np.int64(job_index)  # prange indices may be unsigned: keep p and s int64
         equity = np.empty(n_bar)
@@ -136,19 +116,21 @@ def sweep_kernel(
                 open_, high, low, close, signals[p], atr, cfgs[p], equity, exposure,
                 no_trades, False,
             )  # fmt: skip
-            row_moves = moves[n_sym]
+            _fill_metrics(
+                out[job], ratios, signals[p], equity, exposure, cfgs[p], n_tr, n_win, status, ppy
+            )
         else:
             p = job // np.int64(n_sym)
             s = job % np.int64(n_sym)
+            one = slice(s, s + 1)
             n_tr, n_win, status = simulate(
-                open_[s : s + 1], high[s : s + 1], low[s : s + 1], close[s : s + 1],
-                signals[p, s : s + 1], atr[s : s + 1], cfgs[p], equity, exposure,
-                no_trades, False,
+                open_[one], high[one], low[one], close[one], signals[p, one], atr[one],
+                cfgs[p], equity, exposure, no_trades, False,
             )  # fmt: skip
-            row_moves = moves[s]
-        _fill_metrics(
-            out[job], equity, exposure, row_moves, cfgs[p], n_tr, n_win, status, ppy, planned[p]
-        )
+            _fill_metrics(
+                out[job], ratios[:, one], signals[p, one], equity, exposure, cfgs[p], n_tr,
+                n_win, status, ppy,
+            )  # fmt: skip
     return out
 
 
@@ -195,13 +177,10 @@ def sweep(
         atr = np.vstack([atr_fn(h[s], lo[s], c[s], 14) for s in range(c.shape[0])])
     atr_arr = checked_atr(atr, c.shape)
     cfgs = np.vstack([cf.kernel_config() for cf in cfg_list])
-    planned = np.array(
-        [cf.size_fraction * (1 + cf.pyramid_levels * cf.pyramid_fraction) for cf in cfg_list]
-    )
     ppy = cfg_list[0].periods_per_year
     if any(cf.periods_per_year != ppy for cf in cfg_list):
         raise ValueError("every config of a sweep must use the same periods_per_year")
-    flat = sweep_kernel(o, h, lo, c, sig, atr_arr, cfgs, shared_cash, ppy, planned)
+    flat = sweep_kernel(o, h, lo, c, sig, atr_arr, cfgs, shared_cash, ppy)
     metrics = flat.reshape(n_set, 1 if shared_cash else c.shape[0], len(METRIC_NAMES))
     bad = np.argwhere(metrics[..., M_INVALID] != 0.0)
     if bad.size:

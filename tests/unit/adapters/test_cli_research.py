@@ -145,3 +145,33 @@ def test_sweep_when_table_then_best_trials_ranked_and_overfitting_figures() -> N
     assert code == 0, err
     assert "best 10 of 12 by sortino" in out and "lookback=" in out
     assert "deflated Sharpe ratio" in out and "PBO (CSCV, 16 blocks)" in out
+
+
+# The research helper's report: long/short with costs, refused on IBM and GOOG gap bars.
+LONG_SHORT = [
+    "--strategy", "ma_crossover", "--grid", "fast=5:50:5", "slow=20:200:10",
+    "--allow-short", "--slippage-bps", "5", "--commission-pct", "0.1", "--json",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("symbol", "best"), [("IBM", (50, 140)), ("GOOG", (10, 20))])
+def test_sweep_when_long_short_reversals_on_gap_bars_then_validates_and_ranks(
+    symbol: str, best: tuple[int, int]
+) -> None:
+    # Was refused: "bar 2611: equity return 0.08579 exceeds the sanity bound 0.0753" (IBM),
+    # bar 1464 for GOOG: the best set reverses on a gap bar and both legs move.
+    code, out, err = invoke("sweep", *LONG_SHORT, "--symbols", symbol)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["n_trials"] == 174 and data["skipped_sets"] == 16
+    (sym,) = data["symbols"]
+    fast, slow = best
+    assert sym["trials"][sym["best"]]["params"] == {"fast": fast, "slow": slow, "ma_type": "sma"}
+
+
+def test_walkforward_when_long_short_on_ibm_and_goog_then_every_fold_runs() -> None:
+    code, out, err = invoke("walkforward", *LONG_SHORT, "--symbols", "IBM,GOOG", "--folds", "3")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [s["symbol"] for s in data["symbols"]] == ["IBM", "GOOG"]
+    assert all(len(s["folds"]) == 3 for s in data["symbols"])

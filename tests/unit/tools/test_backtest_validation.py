@@ -43,7 +43,7 @@ def _run(cfg: BacktestConfig) -> tuple[np.ndarray, ...]:
 
 def test_untouched_run_when_validated_then_passes_and_replay_matches() -> None:
     c, equity, exposure, trades, status = _run(BacktestConfig(slippage_bps=5))
-    validate_run(HIGH, LOW, CLOSE, c, equity, exposure, trades, status)
+    validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, equity, exposure, trades, status)
     np.testing.assert_allclose(replay_equity(CLOSE, c, trades), equity, rtol=1e-12)
 
 
@@ -51,7 +51,7 @@ def test_equity_when_nan_then_error_names_the_bar() -> None:
     c, equity, exposure, trades, status = _run(BacktestConfig())
     equity[40] = np.nan
     with pytest.raises(BacktestValidationError, match="bar 40"):
-        validate_run(HIGH, LOW, CLOSE, c, equity, exposure, trades, status)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, equity, exposure, trades, status)
 
 
 def test_equity_when_compounded_wrongly_then_ledger_and_bound_errors() -> None:
@@ -59,7 +59,7 @@ def test_equity_when_compounded_wrongly_then_ledger_and_bound_errors() -> None:
     c, equity, exposure, trades, status = _run(BacktestConfig())
     bogus = equity * np.cumprod(np.full(120, 1.2))
     with pytest.raises(BacktestValidationError) as err:
-        validate_run(HIGH, LOW, CLOSE, c, bogus, exposure, trades, status)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, bogus, exposure, trades, status)
     text = " ".join(err.value.problems)
     assert "ledger" in text and "sanity bound" in text
 
@@ -68,22 +68,22 @@ def test_trade_pnl_when_tampered_then_ledger_mismatch() -> None:
     c, equity, exposure, trades, status = _run(BacktestConfig())
     trades[0, TR_PNL] += 100.0
     with pytest.raises(BacktestValidationError, match="ledger"):
-        validate_run(HIGH, LOW, CLOSE, c, equity, exposure, trades, status)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, equity, exposure, trades, status)
 
 
 def test_equity_path_when_one_bar_shifted_then_replay_flags_it() -> None:
     c, equity, exposure, trades, status = _run(BacktestConfig())
     equity[60] += 5.0
     with pytest.raises(BacktestValidationError, match="replay: equity at bar 60"):
-        validate_run(HIGH, LOW, CLOSE, c, equity, exposure, trades, status)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, equity, exposure, trades, status)
 
 
 def test_long_only_when_equity_negative_or_ruined_then_impossible() -> None:
     c, equity, exposure, trades, _ = _run(BacktestConfig())
     with pytest.raises(BacktestValidationError, match="long-only"):
-        validate_run(HIGH, LOW, CLOSE, c, equity, exposure, trades, STATUS_RUINED)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, equity, exposure, trades, STATUS_RUINED)
     with pytest.raises(BacktestValidationError, match="long-only"):
-        validate_run(HIGH, LOW, CLOSE, c, -equity, exposure, trades, STATUS_OK)
+        validate_run(OPEN, HIGH, LOW, CLOSE, SIGNAL, c, -equity, exposure, trades, STATUS_OK)
 
 
 def test_sweep_when_runs_are_sane_then_no_error_and_one_row_per_run() -> None:

@@ -53,10 +53,8 @@ def test_grid_equity_when_compared_with_sweep_and_run_arrays_then_identical() ->
     sets = [STRATEGIES["ma_crossover"].resolve({"fast": f, "slow": s})
             for f in (5, 10, 20) for s in (30, 60)]  # fmt: skip
     sig = grid_signals("ma_crossover", b, sets)
-    # Long-only: the engine's per-bar sanity bound refuses some legitimate long/short
-    # reversals on a gap bar (both legs lose), which is not what this test is about.
     cfg = BacktestConfig(
-        size_fraction=0.9, slippage_bps=5, stop_loss=0.08, take_profit=0.2,
+        size_fraction=0.9, allow_short=True, slippage_bps=5, stop_loss=0.08, take_profit=0.2,
         commission=CommissionModel(kind="percent", rate=0.001),
     )  # fmt: skip
     equity, metrics = grid_equity(b, sig, cfg.kernel_config(), 252.0, np.full(b.n_bars, np.nan))
