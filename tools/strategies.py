@@ -262,9 +262,10 @@ class StrategySpec(BaseModel):
         return out
 
 
-def _ma_check(params: Mapping[str, ParamValue]) -> None:
+def _ma_problem(params: Mapping[str, ParamValue]) -> str | None:
     if int(params["fast"]) >= int(params["slow"]):
-        raise ConfigurationError(f"fast ({params['fast']}) must be < slow ({params['slow']})")
+        return f"fast ({params['fast']}) must be < slow ({params['slow']})"
+    return None
 
 
 STRATEGIES: dict[str, StrategySpec] = {
@@ -311,16 +312,16 @@ STRATEGIES: dict[str, StrategySpec] = {
 }
 
 
-def _rsi_check(params: Mapping[str, ParamValue]) -> None:
+def _rsi_problem(params: Mapping[str, ParamValue]) -> str | None:
     if float(params["rsi_low"]) >= float(params["rsi_high"]):
-        raise ConfigurationError(
-            f"rsi_low ({params['rsi_low']}) must be < rsi_high ({params['rsi_high']})"
-        )
+        return f"rsi_low ({params['rsi_low']}) must be < rsi_high ({params['rsi_high']})"
+    return None
 
 
-_CHECKS: dict[str, Callable[[Mapping[str, ParamValue]], None]] = {
-    "ma_crossover": _ma_check,
-    "mean_reversion": _rsi_check,
+# The rules between a strategy's parameters, beyond each one's bounds.
+_PROBLEMS: dict[str, Callable[[Mapping[str, ParamValue]], str | None]] = {
+    "ma_crossover": _ma_problem,
+    "mean_reversion": _rsi_problem,
 }
 
 
@@ -352,7 +353,17 @@ def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, ParamValue
     rules between them (fast < slow, rsi_low < rsi_high); ``ConfigurationError`` names the
     broken one."""
     resolved = get_strategy(name).resolve(params)
-    check = _CHECKS.get(name)
-    if check is not None:
-        check(resolved)
+    problem = params_problem(name, resolved)
+    if problem is not None:
+        raise ConfigurationError(problem)
     return resolved
+
+
+def params_problem(name: str, params: Mapping[str, ParamValue]) -> str | None:
+    """Why strategy ``name`` refuses these *resolved* parameters (every one present, e.g.
+    from ``StrategySpec.resolve``) as a combination — ``fast (50) must be < slow (20)`` —
+    or None when it takes them. What ``resolve_params`` raises; a grid skips such sets.
+    An unknown strategy is a ``ConfigurationError``."""
+    get_strategy(name)
+    rule = _PROBLEMS.get(name)
+    return None if rule is None else rule(params)

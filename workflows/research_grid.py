@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from core.errors import ConfigurationError
-from tools.strategies import _CHECKS, get_strategy  # the strategies' own cross-checks
+from tools.strategies import get_strategy, params_problem
 from workflows.research_types import ParamValue
 
 MAX_TRIALS = 10_000
@@ -101,16 +101,13 @@ def expand_grid(
     total = math.prod(len(v) for v in grid.values())
     if total > MAX_TRIALS:
         raise ConfigurationError(f"the grid has {total} combinations; the limit is {MAX_TRIALS}")
-    check = _CHECKS.get(strategy)
     sets: list[dict[str, ParamValue]] = []
     first_error = ""
     for combo in itertools.product(*(grid[n] for n in names)):
         resolved = spec.resolve(dict(zip(names, combo, strict=True)))
-        try:
-            if check is not None:
-                check(resolved)
-        except ConfigurationError as exc:
-            first_error = first_error or str(exc)
+        problem = params_problem(strategy, resolved)
+        if problem is not None:
+            first_error = first_error or problem
             continue
         sets.append(resolved)
     if not sets:

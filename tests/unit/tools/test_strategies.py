@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import talib
@@ -15,6 +17,7 @@ from tools.strategies import (
     ma_crossover_grid,
     mean_reversion,
     momentum,
+    params_problem,
     signal_for,
 )
 
@@ -106,3 +109,33 @@ def test_params_when_invalid_then_configuration_error_lists_valid(
 def test_unknown_strategy_when_requested_then_error_lists_all() -> None:
     with pytest.raises(ConfigurationError, match="valid: ma_crossover, momentum"):
         get_strategy("martingale")
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "problem"),
+    [
+        ("ma_crossover", {"fast": 50, "slow": 20}, "fast (50) must be < slow (20)"),
+        ("ma_crossover", {"fast": 20, "slow": 20}, "fast (20) must be < slow (20)"),
+        ("ma_crossover", {"fast": 19, "slow": 20}, None),
+        ("mean_reversion", {"rsi_low": 70.0, "rsi_high": 30.0}, "rsi_low (70.0) must be <"),
+        ("mean_reversion", {}, None),
+        ("momentum", {"lookback": 500}, None),  # no rule between its parameters
+    ],
+)
+def test_params_problem_when_combination_checked_then_reason_or_none(
+    name: str, overrides: dict[str, int | float], problem: str | None
+) -> None:
+    resolved = get_strategy(name).resolve(overrides)
+    found = params_problem(name, resolved)
+    if problem is None:
+        assert found is None
+        signal_for(name, CLOSE, HIGH, LOW, CLOSE, resolved)  # and the strategy runs on it
+    else:
+        assert found is not None and found.startswith(problem)
+        with pytest.raises(ConfigurationError, match=re.escape(problem)):
+            signal_for(name, CLOSE, HIGH, LOW, CLOSE, resolved)  # the same words, raised
+
+
+def test_params_problem_when_strategy_unknown_then_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="unknown strategy 'martingale'"):
+        params_problem("martingale", {})
