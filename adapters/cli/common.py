@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -106,6 +107,9 @@ def require_files(paths: Iterable[Path], what: str = "") -> None:
         raise fail(f"{prefix}{', '.join(folders)}: not a file (a folder?)")
 
 
+CODED = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+: ")  # DUPLICATE_OPERATOR: name=ada
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn Quorum's classed errors into a one-line message and an exit code, never a
     traceback; the message passes through the secret redactor."""
@@ -127,7 +131,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except (ConfigurationError, ValidationError) as exc:
             raise fail(redact_text(str(exc)), EXIT_CONFIG) from None
         except QuorumError as exc:
-            raise fail(redact_text(f"{type(exc).__name__}: {exc}"), EXIT_INVALID) from None
+            text = str(exc)  # a message that starts with its code needs no class name
+            named = text if CODED.match(text) else f"{type(exc).__name__}: {text}"
+            raise fail(redact_text(named), EXIT_INVALID) from None
         except OSError as exc:
             # A path that cannot be created, read or written: say which, no traceback.
             where = f"{exc.filename}: " if exc.filename else ""

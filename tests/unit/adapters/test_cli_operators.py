@@ -86,6 +86,8 @@ def test_add_when_name_taken_then_duplicate_refused() -> None:
     _json("operators", "add", "alice", "--role", "admin")
     code, output = _quorum("operators", "add", "alice", "--role", "viewer")
     assert code == 1 and "DUPLICATE_OPERATOR: name=alice" in output
+    # the line starts with its code, not the exception class ("error: OperatorError: ...")
+    assert output.strip().splitlines()[-1] == "error: DUPLICATE_OPERATOR: name=alice"
 
 
 def test_list_remove_rotate_token_when_json_then_each_change_shows_and_is_audited() -> None:
