@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from adapters.cli.common import fail, handle_errors, print_json, settings
+from adapters.cli.common import fail, handle_errors, print_json, print_rows, settings
 
 cycle_app = typer.Typer(help="The daily agent cycle.", no_args_is_help=True)
 
@@ -55,7 +55,6 @@ def progress_printer() -> Any:
 
 def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     llm = summary["llm"]
@@ -67,14 +66,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"LLM: {llm['calls']} calls, {llm['tokens']} tokens, ${llm['cost_usd']:.4f},"
         f" {llm['fallbacks']} fallbacks"
     )
-    if summary["orders"]:
-        table = Table("order", "symbol", "side", "qty", "type", "status", "client_ref")
-        for o in summary["orders"]:
-            table.add_row(
-                o["order_id"], o["symbol"], o["side"], str(o["qty"]), o["type"], o["status"],
-                o["client_ref"],
-            )  # fmt: skip
-        console.print(table)
+    if summary["orders"]:  # print_rows: ids and client refs never cut at 80 columns
+        rows = [[o["order_id"], o["symbol"], o["side"], str(o["qty"]), o["type"], o["status"],
+                 o["client_ref"]] for o in summary["orders"]]  # fmt: skip
+        print_rows(["order", "symbol", "side", "qty", "type", "status", "client_ref"], rows, {3})
     else:
         console.print("no orders")
     for r in summary["rejected"]:

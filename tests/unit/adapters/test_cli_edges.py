@@ -128,3 +128,20 @@ def test_journal_tail_when_80_columns_then_cycle_ids_print_whole(
     result = CliRunner().invoke(app, ["journal", "tail", "--cycle", "cycle-2013-02-27"])
     assert result.exit_code == 0
     assert "cycle-2013-02-27" in result.stdout and "…" not in result.stdout
+
+
+def test_cycle_run_when_80_columns_then_order_ids_and_client_refs_print_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["cycle", "run", "--date", "2013-02-28"])
+    assert result.exit_code == 0, result.output
+    store = SqliteStore(Path("var") / "quorum.db")
+    try:
+        doc = store.get_document(CYCLES, "cycle-2013-02-28")
+    finally:
+        store.close()
+    assert doc is not None and doc["summary"]["orders"], "the offline desk trades that day"
+    for order in doc["summary"]["orders"]:  # rich used to print `q-cycle-2013-02-28-…`
+        assert order["order_id"] in result.stdout and order["client_ref"] in result.stdout
+    assert "…" not in result.stdout
