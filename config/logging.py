@@ -8,6 +8,7 @@ The same redaction is applied to stdlib ``logging`` records through a filter.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -18,6 +19,10 @@ REDACTED = "***"
 _secrets: set[str] = set()
 # Secrets shorter than this are not scrubbed: redacting "1" would shred every number.
 _MIN_SECRET_LEN = 4
+# An API token by its shape (workflows.operators.TOKEN_PREFIX): a live token never seen
+# by this process yet (pasted into a URL, say) reaches the access log before anything
+# could register it. The prefix stays, so a line still says a token was there.
+_TOKEN_SHAPE = re.compile(r"qrm_[A-Za-z0-9_\-]{16,}")
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -28,6 +33,8 @@ def redact_text(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if "qrm_" in text:
+        text = _TOKEN_SHAPE.sub("qrm_" + REDACTED, text)
     return text
 
 

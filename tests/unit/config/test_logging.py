@@ -100,3 +100,12 @@ def test_stdlib_exception_traceback_is_kept_and_redacted(monkeypatch: pytest.Mon
     assert "connect failed" in event["event"]
     assert "ConnectionError: login refused for password ***" in event["event"]
     assert secret not in stream.getvalue()
+
+
+def test_redact_when_an_api_token_was_never_registered_then_scrubbed_by_its_shape() -> None:
+    from config.logging import redact_text
+
+    token = "qrm_" + "Ab3-_x" * 7  # the shape `quorum operators token` prints
+    line = f'GET /api/v1/status?token={token} HTTP/1.1" 401'
+    assert redact_text(line) == 'GET /api/v1/status?token=qrm_*** HTTP/1.1" 401'
+    assert redact_text("paste qrm_... here") == "paste qrm_... here"  # docs, not a token
