@@ -31,6 +31,11 @@ WORKER_ENV = {
 }
 MAX_LOCAL_WORKERS = 256
 CONNECT_TIMEOUT_S = 10
+HANDSHAKE_GRACE_S = 2  # past the connect timeout: a refused port fails first, as OSError
+MAX_PORT = 65535
+# Dask's own log records (cluster start-up and shutdown, INFO and WARNING) would reach the
+# CLI's root handler and bury the result; only errors are shown while an executor is open.
+QUIET_LOGGER = "distributed"
 SCHEDULER_HELP = "in-process (default), local, local:N, or tcp://HOST:PORT"
 
 
@@ -61,6 +66,8 @@ def parse_scheduler(value: str | None) -> SchedulerSpec:
     scheme, sep, rest = text.partition("://")
     host, colon, port = rest.rpartition(":")
     if sep and scheme in ("tcp", "tls") and colon and host and port.isdigit():
+        if not 1 <= int(port) <= MAX_PORT:
+            raise ConfigurationError(f"--scheduler {value!r}: port must be 1..{MAX_PORT}")
         return SchedulerSpec(kind="remote", address=text)
     raise ConfigurationError(f"--scheduler {value!r}: expected {SCHEDULER_HELP}")
 
@@ -112,20 +119,75 @@ def start_local_cluster(n_workers: int) -> Any:
 
 @contextmanager
 def open_executor(spec: SchedulerSpec) -> Iterator[TaskExecutor]:
-    """The executor for ``spec``, shut down (cluster included) on exit."""
+    """The executor for ``spec``, shut down (cluster included) on exit. A remote
+    scheduler is checked first (``check_scheduler``); Dask logs only errors meanwhile."""
     if spec.kind == "inprocess":
         yield InProcessExecutor()
         return
     from distributed import Client
 
-    if spec.kind == "local":
-        cluster = start_local_cluster(spec.workers or 1)
-        with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+    with _quiet_dask_logs():
+        if spec.kind == "local":
+            cluster = start_local_cluster(spec.workers or 1)
+            with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+                yield DaskExecutor(client)
+            return
+        address = spec.address or ""
+        check_scheduler(address, CONNECT_TIMEOUT_S)
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise TemporaryError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        with client:
             yield DaskExecutor(client)
-        return
+
+
+@contextmanager
+def _quiet_dask_logs() -> Iterator[None]:
+    logger = logging.getLogger(QUIET_LOGGER)
+    before = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
-    except (OSError, TimeoutError) as exc:
-        raise TemporaryError(f"cannot reach the Dask scheduler at {spec.address}: {exc}") from None
-    with client:
-        yield DaskExecutor(client)
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def check_scheduler(address: str, timeout: float) -> None:
+    """Connect to ``address`` within ``timeout`` seconds and complete Dask's handshake
+    within ``HANDSHAKE_GRACE_S`` more; ``TemporaryError`` if not.
+
+    ``distributed.Client(address, timeout=...)`` bounds the TCP connect but not the
+    handshake after it: a port that accepts connections but is not a Dask scheduler (a
+    web server, the scheduler's own dashboard port) makes it wait forever. ``tls://``
+    needs a client certificate in Dask's configuration; without one Dask fails with a
+    ``TypeError`` deep in its TLS code. Both become one-line errors here.
+    """
+    import asyncio
+
+    from distributed.comm.core import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")  # type: ignore[no-untyped-call]
+    if address.startswith("tls://") and args.get("ssl_context") is None:
+        raise ConfigurationError(
+            f"--scheduler {address}: tls:// needs Dask's TLS client settings "
+            "(distributed.comm.tls.ca-file, .client.cert, .client.key), see docs/scale.md"
+        )
+
+    deadline = timeout + HANDSHAKE_GRACE_S
+
+    async def handshake() -> None:
+        opening = connect(address, timeout=timeout, **args)  # type: ignore[no-untyped-call]
+        comm = await asyncio.wait_for(opening, deadline)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except TimeoutError:
+        raise TemporaryError(
+            f"cannot reach the Dask scheduler at {address}: no Dask handshake within "
+            f"{deadline:g} s (is it a Dask scheduler's port?)"
+        ) from None
+    except OSError as exc:
+        raise TemporaryError(f"cannot reach the Dask scheduler at {address}: {exc}") from None

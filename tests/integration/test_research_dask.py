@@ -4,6 +4,7 @@ the same numbers as this process, through the workflow and through the CLI."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 import adapters.compute.dask as dask_adapter
 from adapters.cli.main import app
-from adapters.compute.dask import DaskExecutor, start_local_cluster
+from adapters.compute.dask import DaskExecutor, open_executor, parse_scheduler, start_local_cluster
 from tools.research.grid import BarArrays
 from workflows.research import walk_forward
 from workflows.research_types import FoldSpec
@@ -94,3 +95,22 @@ def test_walkforward_cli_when_scheduler_unreachable_then_exit_1(
     result = CliRunner().invoke(app, [*CLI_ARGS, "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+
+
+def test_open_executor_when_existing_scheduler_then_dask_logs_only_errors_meanwhile(
+    client: Any,
+) -> None:
+    # Dask's INFO/WARNING records reached the CLI's root handler: about 30 log lines
+    # around every local:N result
+    dask_logger = logging.getLogger("distributed")
+    before = dask_logger.level
+    with open_executor(parse_scheduler(client.scheduler.address)) as executor:
+        assert dask_logger.getEffectiveLevel() == logging.ERROR
+        assert executor.map(lambda d, t: d + t, [10], [(0, 1), (0, 2)]) == [11, 12]
+    assert dask_logger.level == before
+
+
+def test_walkforward_cli_when_local_2_then_no_dask_log_lines_around_the_json() -> None:
+    result = CliRunner().invoke(app, [*CLI_ARGS, "--scheduler", "local:2"])
+    assert result.exit_code == 0, result.stderr
+    assert "distributed." not in result.stderr and "Nanny" not in result.stderr
