@@ -24,7 +24,7 @@ from tools.backtest import metrics as bm
 from tools.backtest.sweep import METRIC_NAMES
 from tools.research.folds import TEST_START, TEST_STOP, TRAIN_START, TRAIN_STOP, make_folds
 from tools.research.grid import GRID_METRICS, BarArrays
-from tools.research.stats import probabilistic_sharpe, return_moments
+from tools.research.stats import MAX_CSCV_BLOCKS, probabilistic_sharpe, return_moments
 from tools.research.tasks import (
     FULL_SAMPLE,
     FoldOutcome,
@@ -52,6 +52,7 @@ from workflows.research_types import (
 
 __all__ = [
     "MAX_TRIALS",
+    "check_options",
     "expand_grid",
     "group_symbols",
     "parse_grid",
@@ -104,7 +105,7 @@ def _prepare(
 
 def group_symbols(symbols: list[BarArrays], per_task: int | None) -> list[SymbolGroup]:
     """Tasks' data items: symbols of one length, ``per_task`` (default 4) at a time."""
-    size = per_task or DEFAULT_SYMBOLS_PER_TASK
+    size = DEFAULT_SYMBOLS_PER_TASK if per_task is None else per_task
     if size < 1:
         raise ConfigurationError(f"symbols_per_task must be >= 1, not {size}")
     by_length: dict[int, list[BarArrays]] = {}
@@ -117,9 +118,19 @@ def group_symbols(symbols: list[BarArrays], per_task: int | None) -> list[Symbol
     ]
 
 
+def check_options(cscv_blocks: int, symbols_per_task: int | None) -> None:
+    """The bounds of the options that need no data: callers check them before reading
+    bars or starting a cluster (the runs check them again)."""
+    if cscv_blocks < 2 or cscv_blocks % 2 or cscv_blocks > MAX_CSCV_BLOCKS:
+        raise ConfigurationError(
+            f"CSCV blocks must be even, 2..{MAX_CSCV_BLOCKS} (C(S, S/2) splits), not {cscv_blocks}"
+        )
+    if symbols_per_task is not None and symbols_per_task < 1:
+        raise ConfigurationError(f"symbols_per_task must be >= 1, not {symbols_per_task}")
+
+
 def _check_cscv(symbols: list[BarArrays], blocks: int) -> None:
-    if blocks < 2 or blocks % 2:
-        raise ConfigurationError(f"CSCV blocks must be even and >= 2, not {blocks}")
+    check_options(blocks, None)
     for b in symbols:
         if (b.n_bars - 1) // blocks < 2:
             raise ConfigurationError(

@@ -31,6 +31,9 @@ from workflows.research_types import (
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TRADES_SHOWN = 200
+# Wider than the cycle reports and no line breaks inside a cell: dates such as
+# 2002-05-03 otherwise break at their hyphens in the folds table.
+TEARSHEET_CSS = "body{max-width:1200px}td{white-space:nowrap}"
 TRIALS_SHOWN = 20
 TRADE_COLUMNS = ("side", "entry_time", "entry_price", "exit_time", "exit_price", "size",
                  "pnl", "return_pct", "exit_reason")  # fmt: skip
@@ -65,6 +68,10 @@ def _pct(x: float) -> str:
 
 def _num(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _bars(n: int | None) -> str:
+    return "auto" if n is None else f"{n} bars"
 
 
 def _params(p: dict[str, Any]) -> str:
@@ -123,7 +130,7 @@ def _stats_facts(s: OverfitStats) -> list[tuple[str, str]]:
         ("whole-sample best", _params(s.best_params)),
         ("its Sharpe", _num(s.sharpe)),
         ("expected max Sharpe of the trials (SR0)", _num(s.expected_max_sharpe)),
-        ("deflated Sharpe ratio (P[true Sharpe > 0])", _num(s.deflated_sharpe)),
+        ("deflated Sharpe ratio (P[true Sharpe > SR0])", _num(s.deflated_sharpe)),
         ("PBO (CSCV)", f"{_num(s.pbo)} ({s.pbo_blocks} blocks, {s.pbo_combinations} splits)"),
         ("P[in-sample winner loses out of sample]", _num(s.prob_oos_loss)),
     ]
@@ -187,8 +194,8 @@ def write_tearsheet(result: WalkForwardResult | GridSweepResult, path: Path) -> 
               ("skipped grid combinations", str(result.skipped_sets))]  # fmt: skip
     if isinstance(result, WalkForwardResult):
         f = result.folds
-        header.append(("folds", f"{f.n_folds} {f.mode}, train {f.train or 'auto'}, "
-                                f"test {f.test or 'auto'} bars"))  # fmt: skip
+        header.append(("folds", f"{f.n_folds} {f.mode}, train {_bars(f.train)}, "
+                                f"test {_bars(f.test)}"))  # fmt: skip
         body = "".join(_walk_forward_symbol(s) for s in result.symbols)
     else:
         body = "".join(_sweep_symbol(s) for s in result.symbols)
@@ -198,7 +205,7 @@ def write_tearsheet(result: WalkForwardResult | GridSweepResult, path: Path) -> 
                             f"{'long/short' if cfg.allow_short else 'long only'}"))  # fmt: skip
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{_facts(header)}"
+        f"<style>{_CSS}{TEARSHEET_CSS}</style></head><body><h1>{html.escape(title)}</h1>{_facts(header)}"
         f"{body}</body></html>"
     )
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ class OverfitStats(_Frozen):
     sharpe: float  # the best set's, annualised
     trials_sharpe_std: float  # standard deviation of the trials' Sharpe, annualised
     expected_max_sharpe: float  # SR0: the best Sharpe N unskilled trials would show
-    deflated_sharpe: float  # P(true Sharpe > 0) after N trials (DSR)
+    deflated_sharpe: float  # DSR: PSR against SR0, P(true Sharpe > SR0), N trials
     probabilistic_sharpe: float  # P(true Sharpe > 0) for one trial (PSR)
     skew: float
     kurtosis: float  # not excess: 3 for normal returns

@@ -83,7 +83,9 @@ OBJECTIVE = typer.Option(
     "sharpe", "--objective", help="What the best set maximises: sharpe | sortino | "
     "total_return | cagr.",
 )  # fmt: skip
-BLOCKS = typer.Option(16, "--cscv-blocks", help="CSCV blocks S for the PBO (even).")
+BLOCKS = typer.Option(
+    16, "--cscv-blocks", help="CSCV blocks S for the PBO: even, 2..24 (C(S, S/2) splits)."
+)
 SCHEDULER = typer.Option(
     None, "--scheduler", help="Where tasks run: in this process (default), local[:N] (a Dask "
     "LocalCluster of N worker processes on 127.0.0.1), or tcp://HOST:8786 (a running Dask "
@@ -190,11 +192,18 @@ def _run(opts: dict[str, Any], folds: Any = None) -> None:
     """Check the options (cheapest first), load the bars, run, render."""
     from adapters.compute.dask import open_executor, parse_scheduler
     from tools.strategies import get_strategy
-    from workflows.research import expand_grid, parse_grid, sweep_grid, walk_forward
+    from workflows.research import (
+        check_options,
+        expand_grid,
+        parse_grid,
+        sweep_grid,
+        walk_forward,
+    )
 
     strategy = opts["strategy"]
     get_strategy(strategy)  # an unknown name fails before any data is read
     scheduler = parse_scheduler(opts["scheduler"])
+    check_options(opts["cscv_blocks"], opts["symbols_per_task"])
     grid = parse_grid(strategy, opts["grid"])
     expand_grid(strategy, grid)  # no valid combination: fail before reading data
     data = load_symbols(opts["bars"], opts["symbols"], opts["unadjusted"])

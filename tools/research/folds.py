@@ -45,15 +45,19 @@ def make_folds(
     for name, value in (("train", train), ("test", test)):
         if value is not None and value < MIN_WINDOW:
             raise ValueError(f"{name} must be >= {MIN_WINDOW} bars, not {value}")
+    given_test = test is not None
     if test is None:
         test = (n_bars - train) // n_folds if train is not None else n_bars // (n_folds + 1)
     first_test = n_bars - n_folds * test
     train_len = first_test if train is None else train
     if test < MIN_WINDOW or train_len < MIN_WINDOW or train_len > first_test:
+        # the fewest bars that would do: the given lengths, MIN_WINDOW for those left out
+        need = (train or MIN_WINDOW) + n_folds * (test if given_test else MIN_WINDOW)
+        room = f" of {train_len} bars" if train_len > 0 else ""
         raise ValueError(
             f"{n_bars} bars cannot hold {n_folds} test window(s) of {test} bars after a "
-            f"training window of {train_len} bars (need {train_len + n_folds * test}, each "
-            f"window >= {MIN_WINDOW} bars)"
+            f"training window{room} (need at least {need} bars, each window >= "
+            f"{MIN_WINDOW} bars)"
         )
     out = np.empty((n_folds, 4), dtype=np.int64)
     anchor = first_test - train_len

@@ -38,6 +38,9 @@ from numba import njit
 from tools.risk_metrics import normal_quantile
 
 FloatArray = npt.NDArray[np.float64]
+# C(24, 12) = 2,704,156 splits (three float64 arrays of that length, seconds per symbol);
+# each 2 more blocks multiply the splits by about 4, and past S = 66 the count overflows int64.
+MAX_CSCV_BLOCKS = 24
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -266,14 +269,15 @@ def pbo_cscv(returns: npt.ArrayLike, n_blocks: int = 16) -> PBOResult:
     """PBO of choosing the best of N trials by Sharpe, from ``returns[T, N]`` (one column
     per trial, one row per period, all trials on the same periods).
 
-    ``n_blocks`` (S) must be even and >= 2, and each block needs at least 2 rows.
+    ``n_blocks`` (S) must be even, 2..``MAX_CSCV_BLOCKS``, and each block needs at least
+    2 rows.
     ``prob_oos_loss`` is the share of combinations whose IS winner lost OOS (Sharpe < 0).
     """
     m = np.ascontiguousarray(returns, dtype=np.float64)
     if m.ndim != 2:
         raise ValueError(f"returns must be [periods, trials], got shape {m.shape}")
-    if n_blocks < 2 or n_blocks % 2:
-        raise ValueError(f"n_blocks must be even and >= 2, got {n_blocks}")
+    if n_blocks < 2 or n_blocks % 2 or n_blocks > MAX_CSCV_BLOCKS:
+        raise ValueError(f"n_blocks must be even, 2..{MAX_CSCV_BLOCKS}, got {n_blocks}")
     if m.shape[1] < 2:
         raise ValueError(f"PBO needs at least 2 trials, got {m.shape[1]}")
     if m.shape[0] // n_blocks < 2:

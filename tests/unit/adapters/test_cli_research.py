@@ -88,6 +88,10 @@ def test_walkforward_when_html_then_tearsheet_has_chart_monthly_returns_and_trad
     assert "data:image/png;base64,iVBOR" in page  # a PNG
     assert "<th>Jan</th>" in page and "<th>year total</th>" in page
     assert "<th>exit_reason</th>" in page and "Folds" in page
+    # the DSR is the PSR against SR0 (the best of N unskilled trials), not against 0
+    assert "deflated Sharpe ratio (P[true Sharpe &gt; SR0])" in page
+    assert "folds</b>: 4 anchored, train auto, test auto<" in page
+    assert "td{white-space:nowrap}" in page  # fold dates do not break at their hyphens
     assert f"tearsheet written to {html}" in out
 
 
@@ -109,6 +113,17 @@ def test_walkforward_when_html_then_tearsheet_has_chart_monthly_returns_and_trad
         (["--grid", "fast=5", "--symbols", "AAPL", "--folds", "0"], "--folds must be"),
         (["--grid", "fast=5", "--symbols", "AAPL", "--objective", "luck"], "objective 'luck'"),
         (["--grid", "fast=5", "--symbols", "AAPL", "--cscv-blocks", "7"], "even"),
+        # C(400, 200) splits: refused up front (was a Numba overflow traceback)
+        (["--grid", "fast=5", "--symbols", "AAPL", "--cscv-blocks", "400"], "even, 2..24"),
+        # 0 was silently taken as the default of 4
+        (
+            ["--grid", "fast=5", "--symbols", "AAPL", "--symbols-per-task", "0"],
+            "symbols_per_task must be >= 1, not 0",
+        ),
+        (
+            ["--grid", "fast=5", "--symbols", "AAPL", "--scheduler", "tcp://127.0.0.1:99999"],
+            "port must be 1..65535",
+        ),
     ],
 )
 def test_walkforward_when_bad_option_then_one_line_error_and_exit_2(

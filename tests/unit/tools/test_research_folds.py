@@ -48,8 +48,14 @@ def test_make_folds_when_only_test_given_then_first_train_is_everything_before()
         ({"n_bars": 100, "n_folds": 2, "mode": "rolling", "train": 1}, "train must be >= 2"),
         ({"n_bars": 100, "n_folds": 2, "mode": "rolling", "test": 1}, "test must be >= 2"),
         ({"n_bars": 100, "n_folds": 2, "mode": "rolling", "train": 60, "test": 30},
-         "need 120"),
+         "need at least 120 bars"),
         ({"n_bars": 5, "n_folds": 4, "mode": "anchored"}, "cannot hold 4 test window"),
+        # too short for 2-bar windows: the count is what would fit, not the bars given
+        ({"n_bars": 11, "n_folds": 5, "mode": "anchored"}, "11 bars .*need at least 12 bars"),
+        ({"n_bars": 11, "n_folds": 5, "mode": "rolling", "train": 6},
+         "need at least 16 bars"),
+        ({"n_bars": 40, "n_folds": 5, "mode": "rolling", "test": 10},
+         r"after a training window \(need at least 52 bars"),
     ],
 )  # fmt: skip
 def test_make_folds_when_they_do_not_fit_then_value_error_names_numbers(

@@ -192,6 +192,8 @@ def test_pbo_when_a_trial_is_flat_then_it_never_wins_and_ranks_last() -> None:
     [
         ((100, 5), 5, "even"),
         ((100, 5), 0, "even"),
+        ((100_000, 2), 26, r"even, 2\.\.24, got 26"),  # C(26, 13) splits: refused, not run
+        ((100_000, 2), 400, r"even, 2\.\.24, got 400"),  # C(400, 200) overflows int64
         ((20, 5), 16, "too few"),
         ((100, 1), 4, "at least 2 trials"),
         ((100,), 4, "periods, trials"),

@@ -206,8 +206,9 @@ def test_walk_forward_when_rolling_and_total_return_objective_then_selected_by_i
     ("kwargs", "message"),
     [
         ({"folds": FoldSpec(n_folds=3, train=600)}, "BBB: 520 bars cannot hold"),
-        ({"folds": FoldSpec(n_folds=3), "cscv_blocks": 300}, "too few for 300 CSCV blocks"),
+        ({"folds": FoldSpec(n_folds=3), "cscv_blocks": 300}, r"even, 2\.\.24 .* not 300"),
         ({"folds": FoldSpec(n_folds=3), "cscv_blocks": 5}, "even"),
+        ({"folds": FoldSpec(n_folds=3), "symbols_per_task": 0}, "symbols_per_task must be >= 1"),
         ({"folds": FoldSpec(n_folds=3), "objective": "luck"}, "objective 'luck'"),
     ],
 )
@@ -216,6 +217,12 @@ def test_walk_forward_when_inputs_do_not_fit_then_configuration_error(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         walk_forward(BARS, "ma_crossover", GRID, kwargs.pop("folds"), config=CFG, **kwargs)
+
+
+def test_walk_forward_when_series_too_short_for_the_cscv_blocks_then_error_names_it() -> None:
+    short = {"SHORT": synthetic("SHORT", 40, 4)}
+    with pytest.raises(ConfigurationError, match="SHORT: 40 bars are too few for 24 CSCV blocks"):
+        walk_forward(short, "ma_crossover", GRID, FoldSpec(n_folds=2), cscv_blocks=24)
 
 
 def test_walk_forward_when_no_bars_then_error() -> None:
