@@ -105,8 +105,7 @@ def decision_refusal(p: Proposal, by: str, *, approve: bool) -> ProposalRefusedE
     if approve and by == p.author:
         return ProposalRefusedError(
             ProposalRefusal.SELF_APPROVAL,
-            f"proposal={p.id} author={p.author} approver={by}"
-            " rule=another admin must approve it",
+            f"proposal={p.id} author={p.author} approver={by} rule=another admin must approve it",
         )
     return None
 

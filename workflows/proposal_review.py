@@ -55,6 +55,7 @@ __all__ = [
     "trial_sharpes",
 ]
 
+
 class ReviewState(TypedDict, total=False):
     proposal_id: str
     decision: dict[str, Any]
