@@ -13,8 +13,10 @@ No page loads anything from another origin (Swagger UI is off: it comes from a C
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -22,13 +24,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.api import dashboard, feed, routes_actions, routes_reads
 from adapters.api.auth import Authenticator, RateLimits, Sessions
 from adapters.api.context import ApiContext, FeedOptions
-from adapters.api.errors import CrashGuard, install
+from adapters.api.errors import ApiError, CrashGuard, error_response, install
+from adapters.api.schemas import ApiErrorCode
 from adapters.api.source import AUTO, SourceKind, choose_source
 from adapters.chat.bridge import ServiceLoop
 from core.notifications import Notifier
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("quorum.api")
 # What the first status / equity / desks request would import: loaded after startup.
 WARM_IMPORTS = ("workflows.service", "workflows.report", "agents.registry")
+# The largest body a client has reason to send (a proposal's changes, a reason of 500
+# characters) is a few KiB; anything over this is refused before a byte of it is read.
+MAX_BODY_BYTES = 64 * 1024
 # The dashboard loads nothing from another origin, and this says so to the browser.
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -72,6 +78,56 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """A request body over ``limit`` bytes gets ``413 PAYLOAD_TOO_LARGE`` before the app
+    reads it: at once by its ``Content-Length``, or for a chunked body as soon as what
+    has arrived passes the limit (a chunked body is collected, at most ``limit`` bytes,
+    and handed on whole). Nothing of a refused body is parsed or kept, whoever sent it."""
+
+    def __init__(self, app: ASGIApp, source: str | None, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.source = source
+        self.limit = limit
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
+        context = f"{size} limit_bytes={self.limit}"
+        err = ApiError.api(413, ApiErrorCode.PAYLOAD_TOO_LARGE, context)
+        err.headers["Connection"] = "close"  # the rest of the body is never read
+        await error_response(err, self.source)(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length", "").strip()
+        if length.isdigit() and int(length) > self.limit:
+            await self.refuse(scope, receive, send, f"content_length={length}")
+            return
+        if "chunked" not in headers.get("transfer-encoding", "").lower():
+            await self.app(scope, receive, send)  # the server holds it to Content-Length
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away mid-body
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self.refuse(scope, receive, send, f"received_bytes>{self.limit}")
+                return
+            if not message.get("more_body", False):
+                break
+        whole: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
+
+        async def replay() -> Message:
+            return whole.pop() if whole else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def build_context(
@@ -161,12 +217,38 @@ def create_app(settings: Settings, *, context: ApiContext | None = None, **kw: o
     )
     app.state.ctx = ctx
     install(app, ctx.label)
+    app.add_middleware(BodyLimit, source=ctx.label)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CrashGuard, source=ctx.label)  # outermost: added last
     for module in (routes_reads, routes_actions, feed, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything slow runs, so a port in use or a host
+    that does not resolve is a one-line ``ConfigurationError`` at once (uvicorn says so
+    only once the app is built, in several log lines). Uvicorn listens on it."""
+    from core.errors import ConfigurationError
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"--host {host}: {exc.strerror} (api.host)") from None
+    family, kind, proto, _, address = found[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            " (another quorum serve? pick another --port)" if exc.errno == errno.EADDRINUSE else ""
+        )
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+    return sock
 
 
 def serve(
@@ -178,13 +260,17 @@ def serve(
 
     from adapters.chat.notify import make_notifier
 
-    app = create_app(settings, source=source, notifier=make_notifier(settings))
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "quorum.api"):
-        logging.getLogger(name).setLevel(logging.INFO)
-    uvicorn.run(
-        app,
-        host=host or settings.api.host,
-        port=port or settings.api.port,
-        log_config=None,
-        timeout_graceful_shutdown=3,
-    )
+    host, port = host or settings.api.host, port or settings.api.port
+    sock = listen_socket(host, port)
+    try:
+        app = create_app(settings, source=source, notifier=make_notifier(settings))
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "quorum.api"):
+            logging.getLogger(name).setLevel(logging.INFO)
+        config = uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=3)
+        shown = f"[{host}]" if ":" in host else host
+        log.info("listening on http://%s:%d (Ctrl-C stops)", shown, port)
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn re-raises the SIGINT it shut down for
+        pass
+    finally:
+        sock.close()

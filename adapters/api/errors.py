@@ -4,8 +4,9 @@
   caller (role, TOTP, lockout, self-approval), 404 NOT_FOUND, 400 BAD_ARGUMENTS,
   409 PROPOSAL_REFUSED (a rule such as the 30 % cap), 503 NOT_AVAILABLE, 500 COMMAND_FAILED.
 - The API's own (``ApiErrorCode``): 401 for a missing / wrong / revoked token (with
-  ``WWW-Authenticate: Bearer``), 429 with ``Retry-After``, 400 MALFORMED_JSON, 422
-  INVALID_BODY / INVALID_QUERY naming the field.
+  ``WWW-Authenticate: Bearer``), 429 with ``Retry-After``, 400 MALFORMED_JSON, 415
+  UNSUPPORTED_MEDIA_TYPE (a body that is not JSON), 413 PAYLOAD_TOO_LARGE, 422
+  INVALID_BODY / INVALID_QUERY naming the field, 405 with ``Allow``.
 
 Messages pass through the secret redactor; a crash is logged by type and answered with
 a one-line INTERNAL_ERROR, never a traceback.
@@ -86,6 +87,13 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse} for status in statuses}
 
 
+def documented_json(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The same for a route whose own answer is not JSON (HTML, SSE): FastAPI would
+    declare a ``model`` under the route's media type, but its errors are JSON."""
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}  # there: every JSON route's
+    return {status: {"content": {"application/json": {"schema": schema}}} for status in statuses}
+
+
 def unauthorized(code: ApiErrorCode, context: str) -> ApiError:
     challenge = BEARER_CHALLENGE
     if code is not ApiErrorCode.MISSING_TOKEN:  # RFC 6750 3.1: no error code when none sent
@@ -106,6 +114,30 @@ def rate_limited(wait_s: float, limit: int) -> ApiError:
 def _field(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     return ".".join(parts[1:] if parts and parts[0] in ("body", "query", "path") else parts)
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def media_type_error(request: Request, exc: RequestValidationError) -> ApiError | None:
+    """A body sent as something else than JSON to a route that reads JSON (``curl -d``
+    without ``-H 'Content-Type: application/json'`` sends a form): 415 saying so, rather
+    than a schema error about a body the route never read as JSON."""
+    kind = request.headers.get("content-type", "")
+    length = request.headers.get("content-length", "").strip()
+    has_body = (length.isdigit() and int(length) > 0) or "chunked" in request.headers.get(
+        "transfer-encoding", ""
+    )
+    body_error = any(tuple(e.get("loc") or ())[:1] == ("body",) for e in exc.errors())
+    if not has_body or not body_error or is_json(kind):
+        return None
+    media = kind.split(";", 1)[0].strip() or "none"
+    context = f"content_type={media} rule=Content-Type: application/json"
+    return ApiError.api(415, ApiErrorCode.UNSUPPORTED_MEDIA_TYPE, context)
 
 
 def validation_error(exc: RequestValidationError) -> ApiError:
@@ -141,15 +173,20 @@ def install(app: FastAPI, source: str | None) -> None:
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(validation_error(exc), source)
+        return error_response(media_type_error(request, exc) or validation_error(exc), source)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: ApiErrorCode.NOT_FOUND, 405: ApiErrorCode.METHOD_NOT_ALLOWED}.get(
-            exc.status_code, ApiErrorCode.INVALID_QUERY
-        )
+        code = {
+            404: ApiErrorCode.NOT_FOUND,
+            405: ApiErrorCode.METHOD_NOT_ALLOWED,
+            413: ApiErrorCode.PAYLOAD_TOO_LARGE,
+        }.get(exc.status_code, ApiErrorCode.INVALID_QUERY)
         err = ApiError.api(
-            exc.status_code, code, f"method={request.method} path={request.url.path}"
+            exc.status_code,
+            code,
+            f"method={request.method} path={request.url.path}",
+            headers=exc.headers,  # 405: Allow
         )
         return error_response(err, source)
 

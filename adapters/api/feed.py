@@ -190,7 +190,12 @@ async def events(ctx: ApiContext, request: Request, backlog_n: int) -> AsyncIter
     "/feed",
     tags=["feed"],
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    responses={
+        200: {
+            "description": "SSE stream: a2a, ready and heartbeat events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def feed(
     request: Request,

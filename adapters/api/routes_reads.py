@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from adapters.api.auth import Principal
 from adapters.api.context import context_of, principal
-from adapters.api.errors import ApiError, documented
+from adapters.api.errors import ApiError, documented, documented_json
 from adapters.api.reads import (
     BadCursorError,
     cycles_view,
@@ -51,7 +51,8 @@ from workflows.operator_views import (
 )
 
 Auth = Annotated[Principal, Depends(principal)]
-ERRORS = documented(401, 403, 404, 422, 429)
+ERROR_STATUSES = (401, 403, 404, 422, 429)
+ERRORS = documented(*ERROR_STATUSES)
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 # A report is self-contained (inline style, the chart as a data: image), and scripts none.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
@@ -113,7 +114,12 @@ async def report(request: Request, who: Auth, ref: str) -> Answer[ReportView]:
     return await ctx.answer(who, ReportView, "report", [cycle])
 
 
-@router.get("/cycles/{ref}/report.html", tags=["reads"], response_class=HTMLResponse)
+@router.get(
+    "/cycles/{ref}/report.html",
+    tags=["reads"],
+    response_class=HTMLResponse,
+    responses=documented_json(*ERROR_STATUSES),
+)
 async def report_html(request: Request, who: Auth, ref: str) -> HTMLResponse:
     """The report itself (self-contained HTML), as the service found or rewrote it."""
     answer = await report(request, who, ref)

@@ -35,6 +35,8 @@ class ApiErrorCode(StrEnum):
     CROSS_ORIGIN = "CROSS_ORIGIN"  # a cookie-authenticated change from another origin
     RATE_LIMITED = "RATE_LIMITED"
     MALFORMED_JSON = "MALFORMED_JSON"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # a body that is not application/json
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # a body over the limit, refused unread
     INVALID_BODY = "INVALID_BODY"  # JSON that does not fit the request's schema
     INVALID_QUERY = "INVALID_QUERY"
     NOT_FOUND = "NOT_FOUND"

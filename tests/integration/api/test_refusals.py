@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -201,3 +202,65 @@ def test_api_read_when_role_below_the_like_command_then_403_and_audited(
     assert "needs=trader" in refused.value.detail.message
     actor, action, data = audit_actions(live)[-1]
     assert (actor, action, data["outcome"]) == ("vic", "api:read", "denied")
+
+
+def test_halt_when_body_not_sent_as_json_then_415_naming_the_type_and_nothing_changed(
+    live: tuple[LiveServer, Operators], api: httpx.Client, ops: Operators
+) -> None:
+    control = live[0].ctx.service.control
+    before = control.status()
+    body = json.dumps({"reason": "x"})
+    for kind in ("text/plain", "application/x-www-form-urlencoded"):  # curl -d's default
+        h = {**ops.header("tom"), "Content-Type": kind}
+        r = api.post("/trading/halt", content=body, headers=h)
+        assert r.status_code == 415, r.text
+        assert r.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert f"content_type={kind}" in r.json()["error"]["message"]
+    anonymous = api.post("/trading/halt", content=body, headers={"Content-Type": "text/plain"})
+    assert anonymous.status_code == 401  # who is asking comes first
+    empty = api.post("/trading/halt", headers=ops.header("tom"))
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "body"
+    assert control.status() == before
+
+
+def test_request_when_body_over_the_limit_then_413_unread_whoever_sends_it(
+    live: tuple[LiveServer, Operators], api: httpx.Client, ops: Operators
+) -> None:
+    from adapters.api.app import MAX_BODY_BYTES
+
+    control = live[0].ctx.service.control
+    before = control.status()
+    huge = json.dumps({"reason": "x" * MAX_BODY_BYTES})
+    for headers in (ops.header("tom"), {}):
+        h = {**headers, "Content-Type": "application/json"}
+        r = api.post("/trading/halt", content=huge, headers=h)
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert f"limit_bytes={MAX_BODY_BYTES}" in r.json()["error"]["message"]
+
+    def chunks(n: int) -> Any:  # no Content-Length: Transfer-Encoding: chunked
+        yield b'{"reason": "'
+        for _ in range(n):
+            yield b"x" * 1000
+        yield b'"}'
+
+    h = {**ops.header("tom"), "Content-Type": "application/json"}
+    streamed = api.post("/trading/halt", content=chunks(100), headers=h)
+    assert streamed.status_code == 413 and "received_bytes>" in streamed.text
+    small = api.post(
+        "/trading/kill",
+        content=iter([b'{"reason": ', b'"panic"}']),
+        headers={**ops.header("vic"), "Content-Type": "application/json"},
+    )
+    assert small.status_code == 403 and small.json()["error"]["code"] == "ROLE_FORBIDDEN"
+    login = httpx.post(live[0].url + "/login", data={"token": "x" * MAX_BODY_BYTES})
+    assert login.status_code == 413
+    assert control.status() == before
+
+
+def test_route_when_method_not_allowed_then_405_with_allow_header(
+    api: httpx.Client, ops: Operators
+) -> None:
+    r = api.delete("/status", headers=ops.header("vic"))
+    assert r.status_code == 405 and r.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert r.headers["allow"] == "GET"
