@@ -50,6 +50,7 @@ def environment() -> Environment:
     env.filters["money"] = lambda v: "-" if v is None else f"{v:,.2f}"
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:+.2%}"
     env.filters["pct0"] = lambda v: "-" if v is None else f"{v:.2%}"
+    env.filters["plural"] = lambda n, noun: f"{n} {noun}" + ("" if n == 1 else "s")
     env.filters["num"] = lambda v: (
         "-" if v is None else (f"{v:,.4g}" if isinstance(v, float) else v)
     )

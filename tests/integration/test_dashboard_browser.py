@@ -98,24 +98,33 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    viewport(driver, *DESKTOP)
     try:
         yield driver
     finally:
         driver.quit()
 
 
+def viewport(driver: Any, width: int, height: int) -> None:
+    """The page's viewport at exactly this CSS size. Headless Chromium makes no window
+    narrower than 500 px (a 390 px window has a 500 px page), so the size is set through
+    the DevTools device metrics: a phone is a mobile viewport of its own width."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
 def shot(driver: Any, name: str, *, full: bool = False) -> Path:
-    """A screenshot artefact; ``full``: the whole page at the current width (the window
+    """A screenshot artefact; ``full``: the whole page at the current width (the viewport
     is made as tall as the page for it, then put back)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    size = driver.get_window_size()
+    width, height = driver.execute_script("return [window.innerWidth, window.innerHeight]")
     if full:
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(size["width"], min(int(height) + 20, 8000))
+        page = driver.execute_script("return document.documentElement.scrollHeight")
+        viewport(driver, width, min(int(page), 8000))
     driver.save_screenshot(str(path))
     if full:
-        driver.set_window_size(size["width"], size["height"])
+        viewport(driver, width, height)
     assert path.stat().st_size > 10_000, f"{path} looks empty"
     return path
 
@@ -176,9 +185,22 @@ def test_dashboard_when_admin_logs_in_then_positions_equity_feed_and_totp_approv
     assert chart.get_attribute("data-points") == "4" and chart.size["width"] > 300
     assert browser.find_element(By.ID, "drawdown-chart").is_displayed()
     assert browser.find_elements(By.CSS_SELECTOR, 'details.desk[data-desk="strategy"]')
+    closed = browser.find_element(By.CSS_SELECTOR, "details.desk:not([open])")
+    assert closed.size["height"] < 80, "a closed desk is stretched to its open neighbour"
     wait_for(browser, lambda d: d.find_element(By.ID, "feed-status").get_attribute("data-live"))
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-list li")) >= 10)
     shot(browser, "dashboard-desktop", full=True)
+
+    # At phone width the proposal's evidence (five columns) fits without scrolling.
+    viewport(browser, *PHONE)
+    assert browser.execute_script("return window.innerWidth") == PHONE[0]
+    evidence = browser.find_element(By.CSS_SELECTOR, f'[data-proposal="{pid}"] .evidence .scroll')
+    fits = "return [arguments[0].scrollWidth, arguments[0].clientWidth]"
+    scroll_width, client_width = browser.execute_script(fits, evidence)
+    assert scroll_width <= client_width, f"evidence {scroll_width}px in {client_width}px"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", evidence)
+    shot(browser, "proposal-evidence-phone")
+    viewport(browser, *DESKTOP)
 
     # A wrong code first: the dialog shows the service's refusal and nothing is approved.
     browser.find_element(By.CSS_SELECTOR, f'button[data-approve="{pid}"]').click()
@@ -202,12 +224,14 @@ def test_dashboard_when_admin_logs_in_then_positions_equity_feed_and_totp_approv
     assert stored.json()["data"]["proposal"]["decided_by"] == "ada"
     shot(browser, "proposal-approved")
 
-    browser.set_window_size(*PHONE)
+    viewport(browser, *PHONE)
     browser.refresh()
     wait_for(browser, lambda d: d.find_elements(By.ID, "positions-table"))
     width = browser.execute_script("return document.documentElement.scrollWidth")
     inner = browser.execute_script("return window.innerWidth")
-    assert width <= inner, f"the page scrolls sideways at {inner}px: {width}px wide"
+    assert inner == PHONE[0] and width <= inner, (
+        f"the page scrolls sideways at {inner}px: {width}px wide"
+    )
     assert browser.find_element(By.CSS_SELECTOR, "#positions-table td.stop").is_displayed()
     assert browser.find_element(By.ID, "kill-button").is_displayed()
     shot(browser, "dashboard-phone")
@@ -222,7 +246,7 @@ def test_dashboard_when_viewer_presses_kill_then_refusal_code_shown_and_state_un
     server, ops = live
     control = server.ctx.service.control
     before = control.status()
-    browser.set_window_size(*PHONE)
+    viewport(browser, *PHONE)
     log_in(browser, server.url, ops.tokens["vic"])
     browser.find_element(By.ID, "kill-button").click()
     browser.find_element(By.ID, "ask-reason").send_keys("panic")

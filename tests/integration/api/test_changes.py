@@ -85,7 +85,7 @@ def test_proposal_when_rejected_or_loosening_a_cap_then_refused_with_codes(
 
 
 def test_approve_when_admin_approves_own_proposal_then_403_self_approval(
-    api: httpx.Client, ops: Operators, clock: Clock
+    live: tuple[LiveServer, Operators], api: httpx.Client, ops: Operators, clock: Clock
 ) -> None:
     body = {"changes": {"strategy.ma_crossover.fast": 12}, "reason": "mine"}
     mine = api.post("/proposals", json=body, headers=ops.header("ada")).json()["data"]["proposal"]
@@ -98,6 +98,14 @@ def test_approve_when_admin_approves_own_proposal_then_403_self_approval(
     assert r.status_code == 403 and r.json()["error"]["code"] == "SELF_APPROVAL"
     again = api.get(f"/proposals/{mine['id']}", headers=ops.header("vic")).json()["data"]
     assert again["proposal"]["status"] == "pending"
+    # The dashboard offers its author no Approve / Reject (both would be SELF_APPROVAL,
+    # after spending a TOTP code); another operator gets the buttons.
+    panel = live[0].url + "/ui/panels/proposals"
+    own = httpx.get(panel, headers=ops.header("ada")).text
+    card = own.split(f'data-proposal="{mine["id"]}"')[1].split("</article>")[0]
+    assert "own-proposal" in card and "data-approve" not in card and "data-reject" not in card
+    other = httpx.get(panel, headers=ops.header("tom")).text
+    assert f'data-approve="{mine["id"]}"' in other
 
 
 def test_quorum_serve_when_run_as_a_process_after_a_simulation_then_shows_it(
