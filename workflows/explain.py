@@ -26,6 +26,7 @@ from core.messages import (
     ToolFigures,
     TradeIdeaPayload,
 )
+from core.orders import bracket_parent_ref
 from core.ports import Store
 
 
@@ -112,11 +113,13 @@ def _order_message(store: Store, order_id: str) -> tuple[Envelope, dict[str, Any
         message, last = updates[-1]
         return message, (order or last).model_dump(mode="json")
     if order is not None:
+        # A bracket leg never updated since it was placed has no message of its own:
+        # its parent's intent (``<ref>#sl`` / ``<ref>#tp``) is why it exists.
+        refs = {order.client_ref, bracket_parent_ref(order.client_ref)}
         intents = [
             m
             for m in store.messages_by_kind("order_intent")
-            if isinstance(m.payload, OrderIntentPayload)
-            and m.payload.client_ref == order.client_ref
+            if isinstance(m.payload, OrderIntentPayload) and m.payload.client_ref in refs
         ]
         if intents:
             return intents[-1], order.model_dump(mode="json")

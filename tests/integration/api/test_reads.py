@@ -212,3 +212,19 @@ def test_pnl_source_help_when_asked_then_the_simulation_and_the_viewer_commands(
     assert {"status", "positions", "proposals list"} <= names and "kill" not in names
     bad = api.get("/pnl", params={"days": 0}, headers=h)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "days"
+
+
+def test_explain_when_any_listed_order_then_found_bracket_legs_through_their_parent(
+    api: httpx.Client, ops: Operators
+) -> None:
+    h = ops.header("vic")
+    orders = api.get("/orders", params={"scope": "all"}, headers=h).json()["data"]["rows"]
+    chains = {}
+    for order in orders:
+        r = api.get(f"/explain/{order['order_id']}", headers=h)
+        assert r.status_code == 200, (order["client_ref"], r.text)
+        chains[order["client_ref"]] = r.json()["data"]["explanation"]["chain"]
+    # A take-profit leg nothing has touched since it was placed: its parent's intent.
+    take_profit = next(ref for ref in chains if ref.endswith("#tp"))
+    first = chains[take_profit][0]
+    assert first["kind"] == "order_intent" and take_profit.split("#")[0] in first["says"]
