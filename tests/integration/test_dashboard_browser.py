@@ -219,10 +219,13 @@ def test_dashboard_when_admin_logs_in_then_positions_equity_feed_and_totp_approv
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'li[data-proposal="{pid}"]'))
     decided = browser.find_element(By.CSS_SELECTOR, f'li[data-proposal="{pid}"]')
     assert decided.get_attribute("data-status") == "approved"
-    assert "approved" in browser.find_element(By.ID, "flash").text
+    flash = browser.find_element(By.ID, "flash")
+    assert "approved" in flash.text
+    shot(browser, "proposal-approved")
+    flash.click()  # sticky over the page: dismissed on a click
+    assert not flash.is_displayed()
     stored = httpx.get(f"{server.url}/api/v1/proposals/{pid}", headers=ops.header("vic"))
     assert stored.json()["data"]["proposal"]["decided_by"] == "ada"
-    shot(browser, "proposal-approved")
 
     viewport(browser, *PHONE)
     browser.refresh()

@@ -34,6 +34,8 @@
     el.className = "flash " + (kind || "info");
     if (code) el.dataset.code = code; else delete el.dataset.code;
     el.hidden = false;
+    el.title = "click to dismiss";
+    el.onclick = () => { el.hidden = true; }; // it is sticky: out of the way on demand
   }
 
   async function refresh(names) {
