@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from adapters.storage.sqlite import SqliteStore
 from tests.conftest import REPO_ROOT
+from tests.fixtures.simulate_process import simulate_process
 from workflows.daemon import DaemonRecord, EventKind
 from workflows.service import CYCLES
 
@@ -27,20 +27,8 @@ QUORUM = [sys.executable, "-m", "adapters.cli.main"]
 
 @pytest.fixture
 def simulator() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen([*QUORUM, "ibkr", "simulate", "--port", "0", "--json"], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or lines[-1] != "}":
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"simulator exited: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line.rstrip("\n"))
-    try:
-        yield json.loads("\n".join(lines))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+    with simulate_process() as (_, info):
+        yield info
 
 
 def test_daemon_once_when_bars_come_from_the_simulator_then_the_cycle_runs_on_them(

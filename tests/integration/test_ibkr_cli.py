@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from adapters.cli.main import app
 from adapters.storage.sqlite import SqliteStore
 from config.settings import load_settings
 from core.orders import OrderIntent, OrderSide, OrderStatus, OrderType
+from tests.fixtures.simulate_process import simulate_process as start_simulator
 from tests.integration.conftest import sim_config
 
 # every test here talks to a socket: a hang must fail fast, not stall the suite
@@ -43,24 +43,8 @@ def test_parse_prices_when_malformed_then_exit_1(bad: str) -> None:
 
 @pytest.fixture
 def simulate_process() -> Iterator[tuple[subprocess.Popen[str], dict[str, object]]]:
-    cmd = [sys.executable, "-m", "adapters.cli.main", "ibkr", "simulate", "--port", "0",
-           "--price", "AAPL=190", "--json"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    lines = []
-    while not lines or lines[-1] != "}":
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"simulator exited: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line.rstrip("\n"))
-    try:
-        yield proc, json.loads("\n".join(lines))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+    with start_simulator("--price", "AAPL=190") as started:
+        yield started
 
 
 async def test_simulate_command_serves_the_ibkr_broker_over_loopback(

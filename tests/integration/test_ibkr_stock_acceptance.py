@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from ib_async import IB, Stock
 
 from tests.conftest import REPO_ROOT
+from tests.fixtures.simulate_process import simulate_process
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -27,20 +27,8 @@ QUORUM = [sys.executable, "-m", "adapters.cli.main"]
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen([*QUORUM, "ibkr", "simulate", "--port", "0", "--json"], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or lines[-1] != "}":
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"simulator exited: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line.rstrip("\n"))
-    try:
-        yield json.loads("\n".join(lines))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+    with simulate_process() as (_, info):
+        yield info
 
 
 def quorum(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,10 +7,6 @@ simulator now fills it at the symbol's last close in the shipped daily files."""
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from ib_async import IB, MarketOrder, Stock
 from adapters.brokers.ibkr_sim.historical import quoted
 from adapters.marketdata.files import load_bars
 from config.settings import DATA_DIR
+from tests.fixtures.simulate_process import simulate_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,28 +28,9 @@ AAPL_LAST_CLOSE = float(quoted(load_bars(DATA_DIR / "us_daily" / "AAPL.csv.gz"))
 @pytest.fixture
 def simulate_port() -> Iterator[int]:
     """`quorum ibkr simulate --port 0 --json`, as a process; yields its port."""
-    cmd = [sys.executable, "-m", "adapters.cli.main", "ibkr", "simulate", "--port", "0", "--json"]
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or lines[-1] != "}":
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"simulator exited: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line.rstrip("\n"))
-    info = json.loads("\n".join(lines))
-    assert info["market_prices"]["AAPL"] == AAPL_LAST_CLOSE
-    try:
+    with simulate_process() as (_, info):
+        assert info["market_prices"]["AAPL"] == AAPL_LAST_CLOSE
         yield int(info["port"])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def buy_ten_aapl_like_a_stock_user(port: int, qualify: bool) -> tuple[str, int, list[float]]:
